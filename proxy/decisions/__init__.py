@@ -1,0 +1,1 @@
+"""The decision core: profile + context + config in, slot decisions out. Sans-I/O."""
