@@ -45,6 +45,7 @@ class PageView(_Event, tag="page_view"):
     item: ItemId | None = None  # the page's own item (data-page-item), if any
     tags: Tags = ()
     spa: bool = False  # history-API navigation, not a full load
+    tzo: Annotated[int, msgspec.Meta(ge=-900, le=900)] | None = None  # minutes, as Date#getTimezoneOffset() (UTC+1 is -60)
 
 
 class Click(_Event, tag="click"):

@@ -75,6 +75,7 @@ class Profile(msgspec.Struct, omit_defaults=True):
     recent: list[RecentEvent] = []  # bounded, newest last
     exposures: dict[str, list[float]] = {}  # "slot:variant" -> exposure times (frequency caps)
     experiments: dict[str, str] = {}  # experiment -> arm seen (sticky record)
+    tz_offset: int | None = None  # minutes, as the browser's Date#getTimezoneOffset() last reported
 
 
 class Context(msgspec.Struct, frozen=True, omit_defaults=True):
