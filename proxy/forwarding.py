@@ -1,0 +1,268 @@
+"""Forward one visitor request to the origin and the answer back: the proxy's hot path.
+
+Rule: the upstream is `[proxy] origin` and nothing the client sends can
+change it (no Host, absolute-form URI, X-Forwarded-Host or override header
+picks another host). Bodies stream in both directions; only a 2xx
+`text/html` answer to GET, under the size cap, is held back so the HTML
+pipeline can rewrite it (starlette's GZipMiddleware pattern: headers are
+decided after the body is seen). Whatever fails on Tailor's side, the
+visitor gets the origin's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from proxy import compression
+from proxy import headers as H
+from proxy.errors import UpstreamError, UpstreamTimeout
+from proxy.metrics import Metrics
+from proxy.pipeline import HtmlPipeline, PageRequest
+from proxy.responses import send_error
+from proxy.settings import Settings
+from proxy.upstream import Upstream
+
+log = logging.getLogger("tailor.proxy")
+
+NO_BODY_STATUSES = frozenset({204, 304})
+CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
+
+
+class Forwarder:
+    def __init__(self, settings: Settings, upstream: Upstream, pipeline: HtmlPipeline | None, metrics: Metrics) -> None:
+        p = settings.proxy
+        origin = urlsplit(p.origin)
+        if origin.scheme not in ("http", "https") or not origin.hostname:
+            raise ValueError("origin must be an http(s) URL")
+        self._origin = p.origin.rstrip("/")
+        self._origin_prefix = origin.path.rstrip("/")
+        self._origin_base = f"{origin.scheme}://{origin.netloc}"
+        self._origin_host = origin.netloc.encode()
+        self._public_url = p.public_url.rstrip("/") if p.public_url else None
+        self._trusted = H.TrustedProxies(p.trusted_proxies)
+        self._html_max = p.html_max_bytes
+        self._decoded_max = p.decoded_max_bytes
+        self._customer_header = p.customer_header.lower().encode()
+        self._private = p.private_cache
+        self._preserve_host = getattr(p, "preserve_host", False)
+        self._upstream = upstream
+        self._pipeline = pipeline
+        self._metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        head = method == "HEAD"
+        metrics = self._metrics
+        metrics.requests += 1
+        if method == "CONNECT":
+            await send_error(send, 405, extra=[(b"allow", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")])
+            return
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if not raw_path.startswith(b"/") or raw_path.startswith(b"//"):
+            # absolute-form or authority-form targets never pick a host
+            await send_error(send, 400, head=head)
+            return
+        query: bytes = scope.get("query_string", b"")
+        target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        url = self._origin_base + self._origin_prefix + target
+
+        client = scope.get("client")
+        peer = client[0] if client else None
+        req_headers: H.Headers = scope["headers"]
+        client_ip = self._trusted.client_address(peer, req_headers)
+        scope.setdefault("state", {})["client_ip"] = client_ip
+        scheme = scope.get("scheme", "http")
+        if self._trusted.trusts(peer):
+            scheme = (H.get(req_headers, b"x-forwarded-proto") or scheme.encode()).decode("latin-1").split(",")[0].strip() or scheme
+        out_headers = H.forwarded_request_headers(
+            req_headers,
+            peer=peer,
+            trusted=self._trusted,
+            scheme=scheme,
+            origin_host=self._origin_host,
+            preserve_host=self._preserve_host,
+        )
+        wants_html = method == "GET" and self._pipeline is not None and _accepts_html(req_headers)
+        if wants_html:
+            # We must see the whole page to personalize it: ask only for codings
+            # we can decode, and never let a 304 hand back another variant.
+            out_headers = H.without(out_headers, b"accept-encoding", *CONDITIONAL)
+            out_headers.append((b"accept-encoding", compression.ACCEPT_ENCODING_TO_ORIGIN))
+        body = _request_body(receive) if _has_body(req_headers) else None
+
+        t_up = time.perf_counter()
+        try:
+            resp = await self._upstream.send(method, url, out_headers, body)
+        except UpstreamTimeout:
+            metrics.upstream_timeouts += 1
+            await send_error(send, 504, head=head, extra=[_timing(origin=time.perf_counter() - t_up, tailor=t_up - started)])
+            return
+        except UpstreamError as exc:
+            metrics.upstream_errors += 1
+            log.warning("origin error for %s %s: %s", method, raw_path[:200], exc)
+            await send_error(send, 502, head=head, extra=[_timing(origin=time.perf_counter() - t_up, tailor=t_up - started)])
+            return
+        origin_headers_at = time.perf_counter()
+        try:
+            resp_headers = H.strip_hop_by_hop(resp.headers)
+            customer = H.get(resp_headers, self._customer_header)
+            if customer is not None:
+                resp_headers = H.without(resp_headers, self._customer_header)
+            location = H.get(resp_headers, b"location")
+            if location is not None:
+                public = self._public_url or f"{scheme}://{(H.get(req_headers, b'host') or self._origin_host).decode('latin-1')}"
+                new = H.rewrite_location(location.decode("latin-1"), origin=self._origin_base, public_base=public)
+                resp_headers = [*H.without(resp_headers, b"location"), (b"location", new.encode("latin-1"))]
+            status = resp.status
+            mtype, charset = H.media_type(resp_headers)
+            if (
+                wants_html
+                and 200 <= status < 300
+                and status not in (204, 206)
+                and mtype in ("text/html", "application/xhtml+xml")
+            ):
+                page = PageRequest(
+                    path=raw_path.decode("latin-1"),
+                    query_string=query.decode("latin-1"),
+                    headers=req_headers,
+                    client_ip=client_ip,
+                    secure=scheme == "https",
+                    customer=customer.decode("latin-1") if customer else None,
+                )
+                await self._send_html(send, resp, status, resp_headers, charset, page, started, t_up, origin_headers_at)
+                return
+            timing = _timing(origin=origin_headers_at - t_up, tailor=(t_up - started) + (time.perf_counter() - origin_headers_at))
+            await send({"type": "http.response.start", "status": status, "headers": [*resp_headers, timing]})
+            if head or status in NO_BODY_STATUSES or 100 <= status < 200:
+                await send({"type": "http.response.body", "body": b""})
+                return
+            async for chunk in resp.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await resp.aclose()
+
+    async def _send_html(self, send, resp, status, resp_headers, charset, page: PageRequest, started, t_up, origin_at) -> None:
+        metrics = self._metrics
+        chunks: list[bytes] = []
+        size = 0
+        stream = resp.chunks()
+        overflow = False
+        async for chunk in stream:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self._html_max:
+                overflow = True
+                break
+        origin_done = time.perf_counter()
+        if overflow:
+            # Too big to hold: the page streams through as the origin sent it.
+            metrics.html_too_large += 1
+            await send({"type": "http.response.start", "status": status, "headers": [*resp_headers, _timing(origin=origin_done - t_up, tailor=t_up - started)]})
+            for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        raw = b"".join(chunks)
+        codings = [c.strip().lower() for c in b",".join(H.get_all(resp_headers, b"content-encoding")).split(b",") if c.strip()]
+        result = None
+        extra: H.Headers = []
+        decoded = None
+        if len(codings) <= 1:
+            try:
+                decoded = compression.decode(raw, codings[0] if codings else b"", self._decoded_max)
+            except (compression.TooLarge, compression.Undecodable) as exc:
+                metrics.html_undecodable += 1
+                log.info("HTML passed through undecoded (%s): %s", type(exc).__name__, page.path[:200])
+        if decoded is not None:
+            try:
+                result = await self._pipeline.process(decoded, page, charset)  # type: ignore[union-attr]
+            except Exception:  # fail open: the origin's page, as it came
+                metrics.pipeline_errors += 1
+                log.exception("HTML pipeline failed; serving the origin's page")
+                result = None
+        if result is not None:
+            extra.extend((b"set-cookie", c) for c in result.set_cookies)
+            if result.timing:
+                extra.append((b"server-timing", result.timing.encode("latin-1")))
+        if result is None or result.body is None:
+            headers = resp_headers
+            if extra and self._private:
+                headers = _mark_private(headers)
+            done = time.perf_counter()
+            await _send_whole(send, status, [*headers, *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], raw)
+            return
+        body = result.body
+        etag = b'W/"t' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+        headers = H.without(resp_headers, b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5")
+        if self._private:
+            headers = _mark_private(headers)
+        headers = H.add_vary(headers, b"Accept-Encoding", b"Cookie")
+        headers.append((b"etag", etag))
+        if_none_match = H.get(page.headers, b"if-none-match")
+        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(b",")]:
+            done = time.perf_counter()
+            await _send_whole(send, 304, [*H.without(headers, b"content-type"), *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], b"")
+            metrics.html_not_modified += 1
+            return
+        coding = compression.choose(H.get(page.headers, b"accept-encoding"), codings[0] if codings else None)
+        if coding != b"identity":
+            body = compression.encode(body, coding)
+            headers.append((b"content-encoding", coding))
+        metrics.html_rewritten += 1
+        done = time.perf_counter()
+        await _send_whole(send, status, [*headers, *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], body, head=False)
+
+
+def _mark_private(headers: H.Headers) -> H.Headers:
+    cc = H.get(headers, b"cache-control")
+    return [*H.without(headers, b"cache-control"), (b"cache-control", H.merge_cache_control_private(cc))]
+
+
+async def _send_whole(send, status: int, headers: H.Headers, body: bytes, *, head: bool = False) -> None:
+    headers = [*H.without(headers, b"content-length"), (b"content-length", str(len(body)).encode())]
+    if status in NO_BODY_STATUSES:
+        headers = H.without(headers, b"content-length")
+        body = b""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _timing(*, origin: float, tailor: float) -> tuple[bytes, bytes]:
+    return (b"server-timing", f"origin;dur={origin * 1000:.2f}, tailor;dur={tailor * 1000:.2f}".encode())
+
+
+def _accepts_html(headers: H.Headers) -> bool:
+    accept = H.get(headers, b"accept")
+    if accept is None:
+        return True
+    accept = accept.lower()
+    return b"text/html" in accept or b"*/*" in accept or b"application/xhtml" in accept
+
+
+def _has_body(headers: H.Headers) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+    return False
+
+
+async def _request_body(receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise UpstreamError("client went away while uploading")
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return

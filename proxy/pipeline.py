@@ -1,0 +1,176 @@
+"""What Tailor does to one HTML page: identify the visitor, decide, rewrite, inject the tag.
+
+Rule: fail open at every step. The page always goes out; what fails only
+makes it less personal. Each step is bounded: the profile read and the
+decisions share one deadline (`[decisions] deadline_ms`); past it, or on any
+error, slots keep their default content, the tag is still injected, and the
+miss is counted and shown in `Server-Timing: decide;desc=fallback`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping
+
+import msgspec
+
+import slots
+from proxy import headers as H
+from proxy.clock import SYSTEM_CLOCK, Clock
+from proxy.metrics import Metrics
+from proxy.settings import Settings
+
+log = logging.getLogger("tailor.pipeline")
+
+
+class PageRequest(msgspec.Struct, frozen=True):
+    path: str
+    query_string: str
+    headers: list[tuple[bytes, bytes]]
+    client_ip: str | None
+    secure: bool
+    customer: str | None = None  # asserted by the origin's customer header
+
+
+class PipelineResult(msgspec.Struct):
+    body: bytes | None  # None: send the origin's bytes unchanged
+    set_cookies: list[bytes] = []
+    timing: str = ""
+
+
+class Services(msgspec.Struct):
+    """The stateful collaborators, created in the lifespan (see proxy.app)."""
+
+    ids: object  # proxy.identity.VisitorIds
+    store: object  # proxy.profile_store.ProfileStore
+    engine: object  # proxy.decisions.engine.DecisionEngine
+    catalog: object  # proxy.catalog.Catalog
+    arm_stats: dict = {}
+
+
+class HtmlPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tag_html: bytes,
+        services: Services | None,
+        metrics: Metrics,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._tag = tag_html
+        self._services = services
+        self._metrics = metrics
+        self._clock = clock
+        self._rng = rng or random.Random(secrets.randbits(64))
+        self._deadline = settings.decisions.deadline_ms / 1000.0
+        self._debug = settings.decisions.debug
+        self._background: set[asyncio.Task] = set()
+        self.forced: Mapping[str, object] | None = None
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background write failed: %r", task.exception())
+
+    async def process(self, body: bytes, req: PageRequest, charset: str | None) -> PipelineResult:
+        metrics = self._metrics
+        page = slots.scan(body, charset=charset)
+        result = PipelineResult(body=None)
+        decisions: dict[str, slots.Decision] = {}
+        services = self._services
+        if services is not None:
+            decisions = await self._personalize(page, req, result)
+        rewritten = slots.rewrite(body, page, decisions, tag=self._tag, debug=self._debug, charset=charset)
+        metrics.slots_applied += len(rewritten.applied)
+        metrics.slots_skipped += len(rewritten.problems)
+        if rewritten.applied or rewritten.tag_inserted:
+            result.body = rewritten.body
+        else:
+            metrics.html_unchanged += 1
+        return result
+
+    async def _personalize(self, page: slots.ScannedPage, req: PageRequest, result: PipelineResult) -> dict[str, slots.Decision]:
+        from proxy.decisions.context import build_context
+
+        services = self._services
+        assert services is not None
+        settings = self._settings
+        headers = req.headers
+        now = self._clock.time()
+        gpc = H.get(headers, b"sec-gpc") == b"1"
+        ids = services.ids
+        vid = ids.read((H.get(headers, b"cookie") or b"").decode("latin-1"))
+        is_new = vid is None
+        user_agent = (H.get(headers, b"user-agent") or b"").decode("latin-1")
+        from proxy.bots import is_bot
+
+        bot = is_bot(user_agent)
+        if vid is None and not gpc and not bot:
+            vid = ids.new()
+            result.set_cookies.append(ids.set_cookie(vid, secure=req.secure).encode("latin-1"))
+        # Learn the catalog from what the origin shows (writes happen off the request path).
+        seen = [item for s in page.slots for item in s.items]
+        if page.page_item is not None:
+            seen.append(page.page_item)
+        if seen:
+            fresh = services.catalog.observe(seen)
+            if fresh:
+                self._spawn(services.store.observe_items(fresh))
+        if req.customer and vid and not gpc:
+            self._spawn(services.store.link_customer(vid, req.customer))
+        if not page.slots:
+            return {}
+        started = time.perf_counter()
+        profile = None
+        if vid is not None and not is_new:
+            try:
+                profile = await asyncio.wait_for(services.store.get(vid), self._deadline)
+            except Exception as exc:  # slow or broken store: decide without a profile
+                self._metrics.profile_misses += 1
+                log.info("profile read failed (%s); deciding without it", type(exc).__name__)
+        header_map = {n.decode("latin-1"): v.decode("latin-1") for n, v in headers}
+        context = build_context(
+            headers=header_map,
+            path=req.path,
+            query_string=req.query_string,
+            profile=profile,
+            now=now,
+            settings=settings,
+            is_new_visitor=is_new,
+        )
+        if bot:
+            context = msgspec.structs.replace(context, is_bot=True)
+        forced = self.forced_for(headers)
+        if forced is not None:
+            context = msgspec.structs.replace(context, preview=True, forced_persona=forced.get("persona"), forced_variants=forced.get("variants", {}))
+        try:
+            pd = services.engine.decide(page, profile, context, services.catalog, rng=self._rng, arm_stats=services.arm_stats)
+        except Exception:
+            self._metrics.decision_errors += 1
+            log.exception("decision failed; default content")
+            result.timing = "decide;desc=fallback"
+            return {}
+        elapsed = time.perf_counter() - started
+        if elapsed > self._deadline:
+            self._metrics.decision_misses += 1
+            result.timing = f"decide;desc=fallback;dur={elapsed * 1000:.2f}"
+            return {}
+        result.timing = f"decide;dur={elapsed * 1000:.2f}"
+        if getattr(pd, "persona", None):
+            result.timing += f';desc="{pd.persona}"'
+        return dict(pd.decisions)
+
+    def forced_for(self, headers) -> dict | None:  # replaced by proxy.preview when QA forcing is configured
+        return None
