@@ -45,6 +45,7 @@ class Session(msgspec.Struct, omit_defaults=True):
     searches: list[str] = []
     landing_referrer: str | None = None
     utm: dict[str, str] = {}
+    engaged: dict[str, float] = {}  # page url -> engaged ms reported so far (engagement events are cumulative)
 
 
 class Counters(msgspec.Struct, omit_defaults=True):
@@ -99,6 +100,7 @@ class Context(msgspec.Struct, frozen=True, omit_defaults=True):
     preview: bool = False  # QA forced persona / variant: left out of statistics
     forced_persona: str | None = None
     forced_variants: dict[str, str] = {}  # slot or experiment -> variant/arm
+    vid: str | None = None  # visitor id when there is no stored profile yet (bucketing, holdout)
 
 
 class CatalogStats(msgspec.Struct, omit_defaults=True):
