@@ -1,0 +1,58 @@
+"""Real servers for tests: any ASGI app under uvicorn on 127.0.0.1, port 0, in a thread.
+
+Rule: no mocks of our own code; tests talk HTTP over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import uvicorn
+
+
+def bound_socket(host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+@contextlib.contextmanager
+def serve(app, *, host: str = "127.0.0.1", http: str = "httptools", lifespan: str = "on") -> Iterator[str]:
+    """Run `app` until the block ends; yields its base URL (no trailing slash)."""
+    sock = bound_socket(host)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", http=http, lifespan=lifespan, loop="asyncio", server_header=False)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # surfaced to the test below
+            error.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started or error or not thread.is_alive():
+            break
+        threading.Event().wait(0.01)
+    if not server.started:
+        raise RuntimeError(f"server did not start: {error or 'startup failed'}")
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def free_port() -> int:
+    with contextlib.closing(bound_socket()) as s:
+        return s.getsockname()[1]
