@@ -91,6 +91,7 @@ def layout(title: str, body: str, context: PageContext) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} | Trailhead Outfitters</title>"
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/shop.css"></head>\n<body>'
         '<header class="top"><a class="logo" href="/">Trailhead Outfitters</a>'
         f"<nav>{nav}</nav>"

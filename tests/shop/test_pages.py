@@ -116,6 +116,7 @@ def test_images_and_css_are_served_by_the_shop(client: httpx.Client) -> None:
     assert image.headers["content-type"].startswith("image/svg+xml")
     assert image.text.startswith("<svg")
     assert client.get("/img/nope.svg").status_code == 404
+    assert client.get("/static/favicon.svg").status_code == 200
     css = client.get("/static/shop.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
 
