@@ -1,0 +1,238 @@
+"""The durable event journal: one SQLite file (WAL), one writer thread per process, group commit.
+
+Rule: a write is acknowledged only after the transaction holding it has
+committed. Callers submit jobs (functions of a connection); the writer thread
+takes every job waiting (up to MAX_BATCH_EVENTS events), runs them in one
+`BEGIN IMMEDIATE` transaction, each inside its own savepoint (a failing job
+fails alone), commits, then resolves every job's future at once. Requests that
+arrive while a commit is in flight ride the next one, so batches grow with load
+and a quiet server commits each request immediately (no timer to wait on).
+
+With WAL, `synchronous=NORMAL` survives a killed process (the commit is in the
+OS before we answer); `synchronous=FULL` also survives power loss (fsync per
+group commit). Several processes may share the file: SQLite's lock serialises
+their writers (busy timeout), readers never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from proxy.errors import StoreError
+
+DB_FILE = "tailor.sqlite3"
+MAX_BATCH_EVENTS = 500
+BUSY_TIMEOUT_MS = 5_000
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    vid TEXT NOT NULL,
+    received REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_vid ON events (vid);
+CREATE TABLE IF NOT EXISTS profiles (
+    vid TEXT PRIMARY KEY,
+    updated REAL NOT NULL,
+    body BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliases (
+    vid TEXT PRIMARY KEY,
+    canonical TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_canonical ON aliases (canonical);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    vid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS popularity (
+    item TEXT PRIMARY KEY,
+    value REAL NOT NULL,
+    ts REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS coviews (
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    weight REAL NOT NULL,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repurchase (
+    item TEXT PRIMARY KEY,
+    total_days REAL NOT NULL,
+    n INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def db_path(data_dir: str) -> Path:
+    return Path(data_dir) / DB_FILE
+
+
+def connect(path: Path, *, sync: str = "normal", readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: cannot use WAL journal mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
+        return conn
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+
+
+def create_schema(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot create the schema: {exc}") from exc
+    finally:
+        conn.close()
+
+
+class _Job:
+    __slots__ = ("fn", "weight", "future", "loop", "ok", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], weight: int, future: asyncio.Future[Any] | None, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.fn = fn
+        self.weight = weight
+        self.future = future
+        self.loop = loop
+        self.ok = False
+        self.result: Any = None
+
+
+_STOP = object()
+
+
+class GroupCommitWriter:
+    """The process's single writer: a thread that batches jobs into transactions."""
+
+    def __init__(self, path: Path, *, sync: str = "normal", setup: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        self._conn = connect(path, sync=sync)
+        if setup is not None:
+            setup(self._conn)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._failed: BaseException | None = None
+        self.commits = 0
+        self._thread = threading.Thread(target=self._run, name="tailor-journal-writer", daemon=True)
+        self._thread.start()
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T], *, weight: int = 1) -> T:
+        """Run `fn(conn)` inside the next group commit; returns once that commit is durable."""
+        if self._closed or self._failed is not None:
+            raise StoreError("the event journal is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, weight, future, loop))
+        return await future
+
+    def submit_nowait(self, fn: Callable[[sqlite3.Connection], Any], *, weight: int = 1) -> None:
+        """Fire and forget (catalog upserts and other writes off the request path)."""
+        if not self._closed and self._failed is None:
+            self._queue.put(_Job(fn, weight, None, None))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        pending: Any = None
+        while True:
+            job = pending if pending is not None else self._queue.get()
+            pending = None
+            if job is _STOP:
+                return
+            batch = [job]
+            weight = job.weight
+            while weight < MAX_BATCH_EVENTS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP or weight + nxt.weight > MAX_BATCH_EVENTS:
+                    pending = nxt
+                    break
+                batch.append(nxt)
+                weight += nxt.weight
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        conn = self._conn
+        error: BaseException | None = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        job.result = job.fn(conn)
+                        job.ok = True
+                        conn.execute("RELEASE job")
+                    except sqlite3.OperationalError:
+                        raise  # disk full, I/O error, lock timeout: the whole batch fails
+                    except Exception as exc:  # noqa: BLE001 - one bad job must not sink its neighbours
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        job.result = exc
+                conn.execute("COMMIT")
+                self.commits += 1
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            error = StoreError(f"journal write failed: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - report, keep the writer alive
+            error = StoreError(f"journal write failed: {exc!r}")
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            if error is not None:
+                job.ok, job.result = False, error
+            if job.future is not None and job.loop is not None:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, jobs)
+            except RuntimeError:
+                pass  # that loop is gone
+
+
+def _resolve(jobs: list[_Job]) -> None:
+    for job in jobs:
+        fut = job.future
+        if fut is None or fut.done():
+            continue
+        if job.ok:
+            fut.set_result(job.result)
+        elif isinstance(job.result, StoreError):
+            fut.set_exception(job.result)
+        else:
+            fut.set_exception(StoreError(f"journal job failed: {job.result!r}"))

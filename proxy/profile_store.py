@@ -1,0 +1,447 @@
+"""Visitor profiles on top of the journal: record (journal + fold), read, link, forget.
+
+Rule: `record` journals each event (duplicate ids dropped) and folds the
+accepted ones into the visitor's profile in the same transaction, so when it
+returns the events are durable and the profile reflects them. `get` is the
+per-page fast path: a per-process L1 cache, kept honest across worker
+processes by `PRAGMA data_version` (did any other connection commit?) plus the
+`changes` log (which visitors changed since the sequence number we last saw):
+a write acknowledged by any worker is visible to the next `get` on every
+worker. Reads of one profile run inline (a WAL point read never waits on
+writers); everything that writes goes through the journal's writer thread.
+
+Customers: `link_customer` keys a customer's profile as `c.<hash>`; the
+visitor's anonymous profile is merged into it and the visitor id becomes an
+alias, so `get(vid)` on any of the customer's devices returns the one profile.
+
+Privacy: the client address and user agent are not stored. With GPC only
+consent events are journalled; the others are counted as `ignored`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+from cachetools import TTLCache
+
+from proxy import events as ev
+from proxy.clock import SYSTEM_CLOCK, Clock
+from proxy.errors import StoreError
+from proxy.journal import GroupCommitWriter, connect, create_schema, db_path
+from proxy.profile_fold import fold, forget_behaviour, merge
+from proxy.profile_model import CatalogStats, Profile
+from proxy.settings import ProfileSettings, Settings
+from slots.model import Item
+
+L1_MAX_PROFILES = 50_000
+CHANGES_KEEP = 200_000  # rows of the change log kept for lagging readers
+CATALOG_TTL_SECONDS = 5.0
+POPULARITY_HALF_LIFE_DAYS = 7.0
+MAX_COVIEW_PARTNERS = 20  # items of the session paired with a newly viewed item
+MAX_COVIEWS_PER_ITEM = 20  # returned by catalog_stats
+MIN_REPURCHASE_SECONDS = 3600.0  # two orders within an hour are one shopping trip
+DAY = 86_400.0
+_MISSING = object()
+
+_profile_encoder = msgspec.msgpack.Encoder()
+_profile_decoder = msgspec.msgpack.Decoder(Profile)
+_event_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(ev.Event)
+_item_decoder = msgspec.msgpack.Decoder(Item)
+
+_POP_WEIGHT = {"page_view": 1.0, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+
+
+class RecordResult(msgspec.Struct, frozen=True):
+    accepted: int
+    duplicates: int
+    ignored: int = 0  # not stored on purpose (GPC / no consent)
+
+
+def customer_key(customer: str) -> str:
+    return "c." + hashlib.sha256(customer.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+class ProfileStore:
+    """SQLite-backed profiles; open with `await ProfileStore.open(settings)`."""
+
+    def __init__(self, settings: Settings, path: Path, writer: GroupCommitWriter, reader: sqlite3.Connection, clock: Clock) -> None:
+        self.settings = settings
+        self._profiles_settings: ProfileSettings = settings.profiles
+        self._path = path
+        self._writer = writer
+        self._reader = reader
+        self._clock = clock
+        ttl = max(0.001, settings.profiles.l1_ttl_seconds)
+        self._l1: TTLCache[str, Any] = TTLCache(maxsize=L1_MAX_PROFILES, ttl=ttl, timer=clock.monotonic)
+        self._aliases: TTLCache[str, str] = TTLCache(maxsize=L1_MAX_PROFILES, ttl=ttl, timer=clock.monotonic)
+        self._data_version = -1
+        self._seen_seq = self._max_change_seq()
+        self._items: dict[str, Item] = {}
+        self._items_cache: tuple[float, list[Item]] | None = None
+        self._catalog_cache: tuple[float, CatalogStats] | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> ProfileStore:
+        path = db_path(settings.proxy.data_dir)
+        await asyncio.to_thread(create_schema, path)
+        writer = await asyncio.to_thread(GroupCommitWriter, path, sync=settings.collector.sync)
+        reader = connect(path, sync=settings.collector.sync, readonly=True)
+        store = cls(settings, path, writer, reader, clock)
+        store._items = {item.id: item for item in await asyncio.to_thread(store._read_items)}
+        return store
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._writer.close)
+        self._reader.close()
+
+    # ---- writes -----------------------------------------------------------------
+
+    async def record(
+        self, vid: str, events: Sequence[ev.Event], *, received: float, gpc: bool = False, ip: str | None = None, user_agent: str | None = None
+    ) -> RecordResult:
+        """Journal + fold; durable when it returns. Raises StoreError if not persisted."""
+        if not events:
+            return RecordResult(0, 0)
+        settings = self._profiles_settings
+        bodies = [_event_encoder.encode(e) for e in events]
+
+        def job(conn: sqlite3.Connection) -> RecordResult:
+            return _record(conn, vid, events, bodies, received, gpc, settings)
+
+        return await self._writer.submit(job, weight=len(events))
+
+    async def link_customer(self, vid: str, customer: str) -> None:
+        if not customer:
+            return
+        settings = self._profiles_settings
+        now = self._clock.time()
+        await self._writer.submit(lambda conn: _link(conn, vid, customer, now, settings))
+
+    async def delete_visitor(self, vid: str) -> int:
+        """Forget a visitor (and, for a customer, every linked device). Returns events deleted."""
+        return await self._writer.submit(lambda conn: _delete(conn, vid))
+
+    async def expire(self, now: float) -> int:
+        """Retention: drop events and profiles not touched for `retention_days`. Returns profiles dropped."""
+        cutoff = now - self._profiles_settings.retention_days * DAY
+        return await self._writer.submit(lambda conn: _expire(conn, cutoff))
+
+    async def touch_page(self, vid: str, *, now: float, new_visitor: bool) -> None:
+        """Page loads are learnt from the tag's page_view events; nothing to do."""
+
+    async def observe_items(self, items: Iterable[Item]) -> None:
+        """Remember catalog items seen in pages; only new or changed ones are written, off the request path."""
+        changed = []
+        for item in items:
+            if self._items.get(item.id) != item:
+                self._items[item.id] = item
+                changed.append(item)
+        if changed:
+            rows = [(item.id, _profile_encoder.encode(item)) for item in changed]
+            self._writer.submit_nowait(lambda conn: conn.executemany("INSERT OR REPLACE INTO items (id, body) VALUES (?, ?)", rows), weight=len(rows))
+            self._items_cache = None
+
+    # ---- reads ------------------------------------------------------------------
+
+    async def get(self, vid: str) -> Profile | None:
+        try:
+            return self.get_now(vid)
+        except sqlite3.Error as exc:
+            raise StoreError(f"profile read failed: {exc}") from exc
+
+    def get_now(self, vid: str) -> Profile | None:
+        """Synchronous `get` (a point read; safe on the event loop)."""
+        self._sync()
+        canonical = self._aliases.get(vid)
+        if canonical is None:
+            rows = self._reader.execute("SELECT canonical FROM aliases WHERE vid = ?", (vid,)).fetchall()
+            canonical = rows[0][0] if rows else vid
+            self._aliases[vid] = canonical
+        cached = self._l1.get(canonical, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        rows = self._reader.execute("SELECT body FROM profiles WHERE vid = ?", (canonical,)).fetchall()
+        profile = _profile_decoder.decode(rows[0][0]) if rows else None
+        self._l1[canonical] = profile
+        return profile
+
+    def _sync(self) -> None:
+        version = self._reader.execute("PRAGMA data_version").fetchall()[0][0]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        rows = self._reader.execute("SELECT seq, vid FROM changes WHERE seq > ? ORDER BY seq", (self._seen_seq,)).fetchall()
+        if not rows:
+            return
+        if rows[0][0] > self._seen_seq + 1 and self._seen_seq and not self._has_change(self._seen_seq):
+            self._l1.clear()  # we lagged past the pruned part of the log
+            self._aliases.clear()
+        for _, changed in rows:
+            self._l1.pop(changed, None)
+            self._aliases.pop(changed, None)
+        self._seen_seq = rows[-1][0]
+
+    def _has_change(self, seq: int) -> bool:
+        return bool(self._reader.execute("SELECT 1 FROM changes WHERE seq <= ? LIMIT 1", (seq,)).fetchall())
+
+    def _max_change_seq(self) -> int:
+        return self._reader.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchall()[0][0]
+
+    async def items(self) -> list[Item]:
+        now = self._clock.monotonic()
+        if self._items_cache is None or now - self._items_cache[0] > CATALOG_TTL_SECONDS:
+            stored = await asyncio.to_thread(self._read_items)
+            merged = {item.id: item for item in stored}
+            merged.update(self._items)
+            self._items_cache = (now, list(merged.values()))
+        return self._items_cache[1]
+
+    def _read_items(self) -> list[Item]:
+        conn = connect(self._path, readonly=True)
+        try:
+            return [_item_decoder.decode(body) for (body,) in conn.execute("SELECT body FROM items").fetchall()]
+        finally:
+            conn.close()
+
+    async def catalog_stats(self) -> CatalogStats:
+        now = self._clock.monotonic()
+        if self._catalog_cache is None or now - self._catalog_cache[0] > CATALOG_TTL_SECONDS:
+            stats = await asyncio.to_thread(self._read_catalog, self._clock.time())
+            self._catalog_cache = (now, stats)
+        return self._catalog_cache[1]
+
+    def _read_catalog(self, now: float) -> CatalogStats:
+        conn = connect(self._path, readonly=True)
+        try:
+            half = POPULARITY_HALF_LIFE_DAYS * DAY
+            popularity = {
+                item: value * math.pow(0.5, max(0.0, now - ts) / half)
+                for item, value, ts in conn.execute("SELECT item, value, ts FROM popularity ORDER BY value DESC LIMIT 5000").fetchall()
+            }
+            coviews: dict[str, dict[str, float]] = {}
+            for a, b, weight in conn.execute("SELECT a, b, weight FROM coviews ORDER BY weight DESC LIMIT 100000").fetchall():
+                partners = coviews.setdefault(a, {})
+                if len(partners) < MAX_COVIEWS_PER_ITEM:
+                    partners[b] = weight
+            repurchase = {item: total / n / DAY for item, total, n in conn.execute("SELECT item, total_days, n FROM repurchase WHERE n > 0").fetchall()}
+            return CatalogStats(popularity=popularity, coviews=coviews, repurchase_days={k: v * DAY for k, v in repurchase.items()})
+        finally:
+            conn.close()
+
+    async def export_visitor(self, vid: str) -> dict[str, Any]:
+        """Everything stored about a visitor: the profile and their events (data subject access)."""
+
+        def read() -> dict[str, Any]:
+            conn = connect(self._path, readonly=True)
+            try:
+                vids = _linked_vids(conn, vid)
+                canonical = _resolve(conn, vid)
+                rows = conn.execute("SELECT body FROM profiles WHERE vid = ?", (canonical,)).fetchall()
+                marks = ",".join("?" * len(vids))
+                events = conn.execute(f"SELECT vid, received, body FROM events WHERE vid IN ({marks}) ORDER BY seq", vids).fetchall()  # noqa: S608
+                return {
+                    "vid": vid,
+                    "profile": msgspec.to_builtins(_profile_decoder.decode(rows[0][0])) if rows else None,
+                    "events": [{"vid": v, "received": r, "event": msgspec.json.decode(body)} for v, r, body in events],
+                }
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(read)
+
+    def iter_events(self, since: float = 0) -> Iterator[tuple[str, float, ev.Event]]:
+        return iter_events(self._path, since)
+
+    def export_ndjson(self, out: TextIO, since: float = 0) -> int:
+        return export_ndjson(self._path, out, since)
+
+
+def iter_events(path: Path, since: float = 0) -> Iterator[tuple[str, float, ev.Event]]:
+    """Every journalled event (vid, received time, event) in journal order."""
+    conn = connect(path, readonly=True)
+    try:
+        last = 0
+        while True:
+            rows = conn.execute("SELECT seq, vid, received, body FROM events WHERE seq > ? AND received >= ? ORDER BY seq LIMIT 1000", (last, since)).fetchall()
+            if not rows:
+                return
+            for seq, vid, received, body in rows:
+                last = seq
+                yield vid, received, _event_decoder.decode(body)
+    finally:
+        conn.close()
+
+
+def export_ndjson(path: Path, out: TextIO, since: float = 0) -> int:
+    """Write the journal as NDJSON lines `{"vid", "received", "event"}`; returns the count."""
+    count = 0
+    for vid, received, event in iter_events(path, since):
+        out.write(msgspec.json.encode({"vid": vid, "received": received, "event": event}).decode("utf-8"))
+        out.write("\n")
+        count += 1
+    return count
+
+
+# ---- work done inside the writer's transaction ------------------------------------
+
+
+def _resolve(conn: sqlite3.Connection, vid: str) -> str:
+    rows = conn.execute("SELECT canonical FROM aliases WHERE vid = ?", (vid,)).fetchall()
+    return rows[0][0] if rows else vid
+
+
+def _linked_vids(conn: sqlite3.Connection, vid: str) -> list[str]:
+    canonical = _resolve(conn, vid)
+    others = [v for (v,) in conn.execute("SELECT vid FROM aliases WHERE canonical = ?", (canonical,)).fetchall()]
+    return list(dict.fromkeys([vid, canonical, *others]))
+
+
+def _load(conn: sqlite3.Connection, vid: str) -> Profile | None:
+    rows = conn.execute("SELECT body FROM profiles WHERE vid = ?", (vid,)).fetchall()
+    return _profile_decoder.decode(rows[0][0]) if rows else None
+
+
+def _save(conn: sqlite3.Connection, profile: Profile) -> None:
+    conn.execute("INSERT OR REPLACE INTO profiles (vid, updated, body) VALUES (?, ?, ?)", (profile.vid, profile.updated, _profile_encoder.encode(profile)))
+    conn.execute("INSERT INTO changes (vid) VALUES (?)", (profile.vid,))
+
+
+def _changed(conn: sqlite3.Connection, vids: Iterable[str]) -> None:
+    conn.executemany("INSERT INTO changes (vid) VALUES (?)", [(v,) for v in vids])
+
+
+def _record(
+    conn: sqlite3.Connection, vid: str, events: Sequence[ev.Event], bodies: list[bytes], received: float, gpc: bool, settings: ProfileSettings
+) -> RecordResult:
+    canonical = _resolve(conn, vid)
+    profile = _load(conn, canonical) or Profile(vid=canonical, created=received)
+    accepted = duplicates = ignored = 0
+    pop: dict[str, float] = {}
+    pairs: dict[tuple[str, str], float] = {}
+    repurchases: list[tuple[str, float]] = []
+    for event, body in zip(events, bodies):
+        if gpc and not isinstance(event, ev.Consent):
+            ignored += 1
+            continue
+        cur = conn.execute("INSERT OR IGNORE INTO events (id, vid, received, body) VALUES (?, ?, ?, ?)", (event.id, vid, received, body))
+        if cur.rowcount != 1:
+            duplicates += 1
+            continue
+        accepted += 1
+        tracking = not profile.gpc and not gpc and profile.consent.get("personalization", True)
+        if tracking:
+            _catalog_facts(profile, event, received, pop, pairs, repurchases)
+        fold(profile, event, now=received, settings=settings, gpc=gpc)
+    if gpc and not profile.gpc:
+        profile.gpc = True
+        forget_behaviour(profile)
+        profile.updated = max(profile.updated, received)
+    if accepted or (gpc and ignored):
+        _save(conn, profile)
+    if pop:
+        conn.executemany(
+            "INSERT INTO popularity (item, value, ts) VALUES (?, ?, ?) ON CONFLICT (item) DO UPDATE SET "
+            "value = popularity.value * pow(0.5, max(0.0, excluded.ts - popularity.ts) / ?) + excluded.value, ts = max(popularity.ts, excluded.ts)",
+            [(item, value, received, POPULARITY_HALF_LIFE_DAYS * DAY) for item, value in pop.items()],
+        )
+    if pairs:
+        conn.executemany(
+            "INSERT INTO coviews (a, b, weight) VALUES (?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET weight = coviews.weight + excluded.weight",
+            [(a, b, w) for (a, b), w in pairs.items()],
+        )
+    if repurchases:
+        conn.executemany(
+            "INSERT INTO repurchase (item, total_days, n) VALUES (?, ?, 1) ON CONFLICT (item) DO UPDATE SET total_days = repurchase.total_days + excluded.total_days, n = repurchase.n + 1",
+            repurchases,
+        )
+    return RecordResult(accepted, duplicates, ignored)
+
+
+def _catalog_facts(
+    profile: Profile, event: ev.Event, now: float, pop: dict[str, float], pairs: dict[tuple[str, str], float], repurchases: list[tuple[str, float]]
+) -> None:
+    """Cross-visitor facts, read from the profile *before* the event is folded."""
+    kind = type(event).__struct_config__.tag  # type: ignore[attr-defined]
+    weight = _POP_WEIGHT.get(kind)
+    if weight is None:
+        return
+    if isinstance(event, ev.Purchase):
+        for line in event.items:
+            pop[line.item] = pop.get(line.item, 0.0) + weight
+            times = profile.purchases.get(line.item)
+            if times and now - times[-1] >= MIN_REPURCHASE_SECONDS:
+                repurchases.append((line.item, (now - times[-1]) / DAY))
+        return
+    item = getattr(event, "item", None)
+    if item is None:
+        return
+    pop[item] = pop.get(item, 0.0) + weight
+    if isinstance(event, ev.PageView):
+        session = profile.session
+        timeout = 30 * 60.0
+        if session.number and now - session.last_seen <= timeout and item not in session.viewed:
+            for other in list(session.viewed)[-MAX_COVIEW_PARTNERS:]:
+                if other != item:
+                    pairs[(item, other)] = pairs.get((item, other), 0.0) + 1.0
+                    pairs[(other, item)] = pairs.get((other, item), 0.0) + 1.0
+
+
+def _link(conn: sqlite3.Connection, vid: str, customer: str, now: float, settings: ProfileSettings) -> None:
+    target = customer_key(customer)
+    source = _resolve(conn, vid)
+    if source == target:
+        return
+    into = _load(conn, target) or Profile(vid=target, created=now, customer=customer)
+    into.customer = customer
+    other = _load(conn, source)
+    moved = [vid]
+    if other is not None and other.customer in (None, customer):
+        merge(into, other, now=now, settings=settings)
+        conn.execute("DELETE FROM profiles WHERE vid = ?", (source,))
+        moved += [v for (v,) in conn.execute("SELECT vid FROM aliases WHERE canonical = ?", (source,)).fetchall()]
+        conn.execute("UPDATE aliases SET canonical = ? WHERE canonical = ?", (target, source))
+        moved.append(source)
+    else:
+        into.updated = max(into.updated, now)
+        into.version += 1
+    conn.execute("INSERT OR REPLACE INTO aliases (vid, canonical) VALUES (?, ?)", (vid, target))
+    _save(conn, into)
+    _changed(conn, dict.fromkeys(moved))
+
+
+def _delete(conn: sqlite3.Connection, vid: str) -> int:
+    vids = _linked_vids(conn, vid)
+    marks = ",".join("?" * len(vids))
+    deleted = conn.execute(f"DELETE FROM events WHERE vid IN ({marks})", vids).rowcount  # noqa: S608
+    conn.execute(f"DELETE FROM profiles WHERE vid IN ({marks})", vids)  # noqa: S608
+    conn.execute(f"DELETE FROM aliases WHERE vid IN ({marks}) OR canonical IN ({marks})", vids + vids)  # noqa: S608
+    _changed(conn, vids)
+    return deleted
+
+
+def _expire(conn: sqlite3.Connection, cutoff: float) -> int:
+    conn.execute("DELETE FROM events WHERE received < ?", (cutoff,))
+    old = [v for (v,) in conn.execute("SELECT vid FROM profiles WHERE updated < ?", (cutoff,)).fetchall()]
+    for start in range(0, len(old), 500):
+        chunk = old[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        aliases = [v for (v,) in conn.execute(f"SELECT vid FROM aliases WHERE canonical IN ({marks})", chunk).fetchall()]  # noqa: S608
+        conn.execute(f"DELETE FROM profiles WHERE vid IN ({marks})", chunk)  # noqa: S608
+        conn.execute(f"DELETE FROM aliases WHERE canonical IN ({marks})", chunk)  # noqa: S608
+        _changed(conn, chunk + aliases)
+    top = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchall()[0][0]
+    conn.execute("DELETE FROM changes WHERE seq < ?", (top - CHANGES_KEEP,))
+    conn.execute("DELETE FROM popularity WHERE ts < ?", (cutoff,))
+    return len(old)
