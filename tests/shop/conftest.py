@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -48,11 +48,6 @@ def shop_url() -> Iterator[str]:
 def client(shop_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=shop_url, timeout=10) as c:
         yield c
-
-
-@pytest.fixture
-def serve_app() -> Callable[..., object]:
-    return serve
 
 
 def parse(response: httpx.Response) -> LexborHTMLParser:
