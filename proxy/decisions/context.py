@@ -1,0 +1,114 @@
+"""Build the decision Context from one request's headers, path and query.
+
+Rule: only what the request itself says, read with plain string work (no
+I/O, no environment). The country comes only from the header the operator
+named in `[proxy] country_header` (a trusted edge sets it); forced persona /
+variants are filled in by the proxy after it checks its secret, not here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from proxy.profile_model import Context, DeviceClass, Profile
+from proxy.settings import Settings
+
+MAX_QUERY_PARAMS = 50
+MAX_VALUE_LENGTH = 256
+
+_BOT = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|scrape|lighthouse|facebookexternalhit|"
+    r"curl/|wget/|python-requests|python-urllib|httpx|aiohttp|go-http-client|java/|okhttp|libwww|"
+    r"pingdom|uptime|monitor|bingpreview|embedly|whatsapp|telegrambot|discordbot",
+    re.IGNORECASE,
+)
+_TABLET = re.compile(r"ipad|tablet|kindle|silk/|playbook|(android(?!.*mobile))", re.IGNORECASE)
+_MOBILE = re.compile(r"mobi|iphone|ipod|android|blackberry|opera mini|iemobile|windows phone", re.IGNORECASE)
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+def device_class(headers: Mapping[str, str]) -> DeviceClass:
+    ua = headers.get("user-agent", "")
+    if not ua or _BOT.search(ua):
+        return "bot"
+    if _TABLET.search(ua):
+        return "tablet"
+    if headers.get("sec-ch-ua-mobile", "").strip() == "?1" or _MOBILE.search(ua):
+        return "mobile"
+    return "desktop"
+
+
+def _domain(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def build_context(
+    *,
+    headers: Mapping[str, str],
+    path: str,
+    query_string: str,
+    profile: Profile | None,
+    now: float,
+    settings: Settings,
+    is_new_visitor: bool,
+    vid: str | None = None,
+) -> Context:
+    """`headers` have lowercased names. `vid` identifies a visitor with no stored profile yet."""
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(query_string[:8192], keep_blank_values=True)[:MAX_QUERY_PARAMS]:
+        if key not in query:
+            query[key[:MAX_VALUE_LENGTH]] = value[:MAX_VALUE_LENGTH]
+    device = device_class(headers)
+
+    offset = profile.tz_offset if profile is not None and profile.tz_offset is not None else 0
+    local = time.gmtime(now - offset * 60)
+
+    country = None
+    if settings.proxy.country_header:
+        raw = headers.get(settings.proxy.country_header.lower(), "").strip()
+        if _COUNTRY.match(raw) and raw.upper() not in ("XX", "T1"):
+            country = raw.upper()
+
+    referrer_domain = None
+    referer = headers.get("referer")
+    if referer:
+        referrer_domain = _domain(referer[:2048])
+        own = headers.get("host", "").split(":")[0].lower().removeprefix("www.")
+        if referrer_domain is not None and referrer_domain == own:
+            referrer_domain = None
+
+    returning = False
+    if not is_new_visitor and profile is not None:
+        timed_out = now - profile.session.last_seen > settings.profiles.session_timeout_minutes * 60
+        returning = profile.session.number > 1 or profile.counters.sessions > 1 or (
+            profile.session.number >= 1 and timed_out
+        )
+
+    search = query.get(settings.tag.search_param)
+    return Context(
+        now=now,
+        path=path or "/",
+        query=query,
+        device=device,
+        returning=returning,
+        local_hour=local.tm_hour,
+        weekday=local.tm_wday,
+        country=country,
+        referrer_domain=referrer_domain,
+        utm_source=query.get("utm_source") or None,
+        utm_medium=query.get("utm_medium") or None,
+        utm_campaign=query.get("utm_campaign") or None,
+        search_query=search.strip() or None if search is not None else None,
+        is_bot=device == "bot",
+        vid=profile.vid if profile is not None else vid,
+    )
