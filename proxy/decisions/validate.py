@@ -58,8 +58,8 @@ def issues(settings: Any) -> Iterator[tuple[str, str]]:
         if trig.event is not None:
             if trig.kind != "event_count":
                 yield f"{path}.event", f"event applies to kind = \"event_count\", not {trig.kind!r}"
-            elif trig.event not in _EVENT_TYPES:
-                yield f"{path}.event", f"unknown event type {trig.event!r} (one of {', '.join(_EVENT_TYPES)})"
+            elif trig.event not in _EVENT_TYPES and not trig.event.startswith("custom:"):
+                yield f"{path}.event", f"unknown event type {trig.event!r} (one of {', '.join(_EVENT_TYPES)}, or custom:NAME)"
         if trig.cycle_days is not None and trig.kind != "replenish":
             yield f"{path}.cycle_days", "cycle_days applies to kind = \"replenish\""
 
