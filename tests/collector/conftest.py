@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from proxy.clock import FakeClock
-from tests.collector.server_app import TestApp, test_settings
+from tests.collector.server_app import TestApp, make_settings
 
 REPO = Path(__file__).resolve().parents[2]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -49,7 +49,7 @@ class Served:
 @contextlib.contextmanager
 def serve_in_thread(data_dir: str, **collector: Any) -> Iterator[Served]:
     clock = FakeClock()
-    app = TestApp(test_settings(data_dir, **collector), clock=clock)
+    app = TestApp(make_settings(data_dir, **collector), clock=clock)
     sock = listening_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", loop="asyncio", http="httptools"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -22,7 +22,7 @@ from proxy.profile_store import ProfileStore
 from proxy.settings import Settings, settings_from_dict
 
 
-def test_settings(data_dir: str, **collector: Any) -> Settings:
+def make_settings(data_dir: str, **collector: Any) -> Settings:
     return settings_from_dict({"proxy": {"data_dir": data_dir}, "collector": collector})
 
 
@@ -89,4 +89,4 @@ async def _json(send: Any, status: int, payload: Any) -> None:
 def create_app() -> TestApp:
     data_dir = os.environ["TAILOR_TEST_DATA_DIR"]
     collector = msgspec.json.decode(os.environ.get("TAILOR_TEST_COLLECTOR", "{}"))
-    return TestApp(test_settings(data_dir, **collector))
+    return TestApp(make_settings(data_dir, **collector))
