@@ -2,9 +2,16 @@
 
 A pure library: bytes and decisions in, bytes out. No web framework, no
 asyncio, no I/O. Every byte outside a rewritten slot leaves exactly as it came.
+
+    page = scan(html, charset="utf-8")            # slots, page_item, tag_offset, problems
+    out = rewrite(html, page, {"home-hero": Decision(slot="home-hero", id="d1", order=("b", "a"))},
+                  tag=b'<script src="/_tailor/t.js" defer></script>', charset="utf-8")
+    out.body, out.applied, out.problems, out.tag_inserted
 """
 
 from slots.model import SLOT_TYPES, Decision, Item, Problem, Rewritten, ScannedPage, Slot, SlotType
+from slots.rewriter import rewrite
+from slots.scanner import scan
 
 __all__ = [
     "SLOT_TYPES",
@@ -18,15 +25,3 @@ __all__ = [
     "rewrite",
     "scan",
 ]
-
-
-def scan(html: bytes) -> ScannedPage:  # pragma: no cover - replaced by slots.engine
-    from slots.engine import scan as _scan
-
-    return _scan(html)
-
-
-def rewrite(html: bytes, page: ScannedPage, decisions, *, tag: bytes = b"", debug: bool = False) -> Rewritten:  # pragma: no cover
-    from slots.engine import rewrite as _rewrite
-
-    return _rewrite(html, page, decisions, tag=tag, debug=debug)

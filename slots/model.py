@@ -31,6 +31,21 @@ class Item(msgspec.Struct, frozen=True, omit_defaults=True):
     category: str | None = None
 
 
+class SlotLayout(msgspec.Struct, frozen=True):
+    """Byte offsets inside one slot that rewrite() needs (all absolute offsets).
+
+    `items` is aligned with Slot.items; `variants` with Slot.variants, each
+    (element start, content start, content end, element end).
+    """
+
+    open_end: int = 0  # just past the '>' of the slot's start tag
+    name_end: int = 0  # just past the slot element's tag name (attributes go here)
+    content_end: int = 0  # the '<' of the slot's end tag
+    items: tuple[tuple[int, int], ...] = ()
+    template: tuple[int, int, int, int] | None = None  # <template data-item-template>
+    variants: tuple[tuple[int, int, int, int], ...] = ()
+
+
 class Slot(msgspec.Struct, frozen=True):
     """A `data-slot` element found in the page."""
 
@@ -43,6 +58,8 @@ class Slot(msgspec.Struct, frozen=True):
     limit: int | None = None  # data-limit (recommendations: how many to show)
     max_items: int | None = None  # data-slot-max (cap on items any decision may show)
     has_template: bool = False  # recommendations: a <template data-item-template> exists
+    parent: str | None = None  # name of the slot this one is nested in
+    layout: SlotLayout | None = None  # offsets for rewrite(); None on hand-built Slots
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -58,6 +75,8 @@ class ScannedPage(msgspec.Struct, frozen=True):
     problems: tuple[Problem, ...] = ()
     tag_offset: int | None = None  # where the tag is inserted; None: nowhere safe
     page_item: Item | None = None  # element with `data-page-item` (a product page's own item)
+    size: int | None = None  # len() of the scanned bytes; rewrite() refuses other bytes
+    charset: str | None = None  # charset the scan settled on (caller's, else <meta>, else BOM)
 
 
 class Decision(msgspec.Struct, frozen=True, omit_defaults=True):

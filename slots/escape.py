@@ -1,0 +1,114 @@
+"""Text into HTML: escaping, charset-proof encoding, URL checks and item templates.
+
+Rule: every string that came from outside the page (catalog, decisions,
+search terms) is escaped before it touches HTML, and encoded as pure ASCII
+with numeric character references unless the page is known UTF-8, so it is
+right in any ASCII-compatible charset. Templates only substitute `{field}`
+placeholders; nothing is evaluated. A placeholder in a URL attribute only
+takes http(s) or relative URLs (anything else becomes `#`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Mapping
+
+from slots import tokenizer as tk
+from slots.model import Item
+
+_TEXT = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord('"'): "&quot;", ord("'"): "&#39;",
+         0x2028: "&#8232;", 0x2029: "&#8233;", 0: "\ufffd"}
+for _c in list(range(1, 9)) + [0x0B] + list(range(0x0E, 0x20)) + [0x7F]:
+    _TEXT[_c] = ""
+# Inside a tag (where a value might be unquoted) also blanks, '=' and '`' become references.
+_STRONG = dict(_TEXT)
+for _c in (0x09, 0x0A, 0x0C, 0x0D, 0x20, ord("="), ord("`")):
+    _STRONG[_c] = f"&#{_c};"
+
+
+def encode(s: str, utf8: bool) -> bytes:
+    """Already-escaped text as bytes: UTF-8 if the page is UTF-8, else ASCII with `&#NNN;`."""
+    if utf8:
+        return s.encode("utf-8", "replace")
+    return s.encode("ascii", "xmlcharrefreplace")
+
+
+def escape(s: str, utf8: bool, strong: bool = False) -> bytes:
+    """Escape text for HTML text or a quoted attribute value (`strong`: safe even unquoted)."""
+    return encode(s.translate(_STRONG if strong else _TEXT), utf8)
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_STRIP = re.compile(r"[\t\n\r]")
+
+
+def safe_url(url: str | None) -> str:
+    """`url` when it is http(s) or relative (browsers' own cleanup applied first), else '#'."""
+    if not url:
+        return ""
+    cleaned = _STRIP.sub("", url).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13"
+                                        "\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+    m = _SCHEME.match(cleaned)
+    if m is None:
+        return cleaned if not cleaned.startswith("\\") else "#"
+    return cleaned if m.group(1).lower() in ("http", "https") else "#"
+
+
+_PLACEHOLDER = re.compile(rb"\{([A-Za-z_][A-Za-z0-9_]{0,39})\}")
+_URL_ATTRS = frozenset((b"href", b"src", b"action", b"formaction", b"poster", b"srcset", b"data", b"cite",
+                        b"background", b"xlink:href", b"ping", b"manifest", b"codebase", b"longdesc"))
+_ATTR_BEFORE = re.compile(rb"([^\t\n\f\r />=]+)[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?[^\"'\t\n\f\r >]*$")
+TEXT, TAG, URL = 0, 1, 2
+
+
+@lru_cache(maxsize=512)
+def plan(template: bytes) -> tuple[tuple[bytes, ...], tuple[tuple[str, int], ...]]:
+    """Split a template into literal chunks and (field, context) holes; chunks has one more entry than holes."""
+    tags = [(m.start(), m.end()) for m in re.finditer(rb"<[A-Za-z/][^\t\n\f\r />]*+" + tk.ATTRS + rb">", template)]
+    chunks: list[bytes] = []
+    holes: list[tuple[str, int]] = []
+    last = 0
+    for m in _PLACEHOLDER.finditer(template):
+        ctx = TEXT
+        for a, b in tags:
+            if a < m.start() < b:
+                ctx = TAG
+                before = _ATTR_BEFORE.search(template, a, m.start())
+                if before is not None and before.group(1).lower() in _URL_ATTRS:
+                    ctx = URL
+                break
+        chunks.append(template[last:m.start()])
+        holes.append((m.group(1).decode("ascii"), ctx))
+        last = m.end()
+    chunks.append(template[last:])
+    return tuple(chunks), tuple(holes)
+
+
+def item_fields(item: Item, extra: Mapping[str, str] | None) -> dict[str, str]:
+    fields = dict(extra) if extra else {}
+    fields.update(
+        id=item.id, title=item.title or "", url=item.url or "", image=item.image or "",
+        price=item.price or "", category=item.category or "", tags=",".join(item.tags),
+    )
+    return fields
+
+
+def render(template: bytes, fields: Mapping[str, str], utf8: bool) -> bytes:
+    """Fill `{field}` placeholders with escaped values; unknown placeholders stay as written."""
+    chunks, holes = plan(template)
+    if not holes:
+        return template
+    out = [chunks[0]]
+    for (name, ctx), chunk in zip(holes, chunks[1:]):
+        value = fields.get(name)
+        if value is None:
+            out.append(b"{" + name.encode("ascii") + b"}")
+        elif ctx == TEXT:
+            out.append(escape(value, utf8))
+        elif ctx == URL:
+            out.append(escape(safe_url(value), utf8, strong=True))
+        else:
+            out.append(escape(value, utf8, strong=True))
+        out.append(chunk)
+    return b"".join(out)

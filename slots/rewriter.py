@@ -1,0 +1,160 @@
+"""rewrite(): apply decisions to the slots of a scanned page and insert the tag.
+
+Rule: the output is the input with a few disjoint byte ranges replaced: the
+slot start tags gain attributes right after their tag name, and a slot's
+content is rebuilt only from its own untouched item bytes (carousel, search),
+escaped template output (recommendations) or one variant's bytes (variant).
+Anything that does not fit is reported as a Problem and left as it was.
+Never raises.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from slots import charset as cs
+from slots import escape as esc
+from slots.model import Decision, Problem, Rewritten, ScannedPage, Slot
+
+
+def rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], *, tag: bytes = b"",
+            debug: bool = False, charset: str | None = None) -> Rewritten:
+    """Apply `decisions` (by slot name) to `html`, which `page` must have been scanned from. Never raises."""
+    try:
+        return _rewrite(html, page, decisions, tag, debug, charset)
+    except Exception as exc:  # never break a page
+        return Rewritten(body=html, problems=tuple(page.problems) + (
+            Problem(f"rewrite error: {type(exc).__name__}: {exc}"),))
+
+
+def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], tag: bytes, debug: bool,
+             charset: str | None) -> Rewritten:
+    problems = list(page.problems)
+    if page.size is not None and page.size != len(html):
+        problems.append(Problem("page was scanned from other bytes: nothing rewritten"))
+        return Rewritten(body=html, problems=tuple(problems))
+    utf8 = cs.is_utf8(charset or page.charset)
+    by_name = {s.name: s for s in page.slots}
+    edits: list[tuple[int, int, bytes]] = []
+    applied: list[str] = []
+    rewritten_spans: dict[str, tuple[int, int]] = {}
+    for name, decision in decisions.items():
+        if name not in by_name:
+            problems.append(Problem("decision for a slot that is not on the page: ignored", name))
+    for slot in page.slots:
+        decision = decisions.get(slot.name)
+        if decision is None:
+            continue
+        if slot.parent is not None and _inside_rewritten(slot, rewritten_spans, by_name):
+            problems.append(Problem(f"nested in rewritten slot {slot.parent!r}: left as is", slot.name, slot.start))
+            continue
+        layout = slot.layout
+        if layout is None:
+            problems.append(Problem("slot has no layout (not from scan()): ignored", slot.name, slot.start))
+            continue
+        content, problem = _content(html, slot, decision, utf8)
+        if problem is not None:
+            problems.append(Problem(problem, slot.name, slot.start))
+            continue
+        attrs = b' data-tailor-decision="' + esc.escape(decision.id, utf8) + b'"'
+        if debug:
+            attrs += b' data-slot-decision="' + esc.escape(decision.reason, utf8) + b'"'
+        edits.append((layout.name_end, layout.name_end, attrs))
+        if content is not None:
+            edits.append((layout.open_end, layout.content_end, content))
+        applied.append(slot.name)
+        rewritten_spans[slot.name] = (slot.start, slot.end)
+    tag_inserted = False
+    if tag and page.tag_offset is not None:
+        off = page.tag_offset
+        if any(a < off < b for a, b in rewritten_spans.values()):
+            problems.append(Problem("tag position lies inside a rewritten slot: no tag", None, off))
+        else:
+            edits.append((off, off, tag))
+            tag_inserted = True
+    if not edits:
+        return Rewritten(body=html, applied=tuple(applied), problems=tuple(problems), tag_inserted=tag_inserted)
+    edits.sort(key=lambda e: (e[0], e[1]))
+    out: list[bytes] = []
+    last = 0
+    for a, b, data in edits:
+        out.append(html[last:a])
+        out.append(data)
+        last = b
+    out.append(html[last:])
+    return Rewritten(body=b"".join(out), applied=tuple(applied), problems=tuple(problems), tag_inserted=tag_inserted)
+
+
+def _inside_rewritten(slot: Slot, spans: Mapping[str, tuple[int, int]], by_name: Mapping[str, Slot]) -> bool:
+    return any(a <= slot.start and slot.end <= b for a, b in spans.values())
+
+
+def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | None, str | None]:
+    """New bytes for the slot's content (None: content unchanged), or a reason to leave the slot alone."""
+    layout = slot.layout
+    assert layout is not None
+    if slot.type in ("carousel", "search"):
+        if d.order is None:
+            return None, None  # keep the origin's order (a control decision still marks the slot)
+        index = {item.id: i for i, item in enumerate(slot.items)}
+        chosen: list[int] = []
+        for ident in d.order:
+            i = index.get(ident)
+            if i is not None and i not in chosen:
+                chosen.append(i)
+        if not chosen:
+            return None, "decision orders no item of the slot: ignored"
+        if slot.max_items is not None:
+            chosen = chosen[: max(slot.max_items, 0)]
+        if chosen == list(range(len(slot.items))):
+            return None, None
+        spans = layout.items
+        gaps = [html[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
+        return _respliced(html[layout.open_end:spans[0][0]], gaps, [html[spans[i][0]:spans[i][1]] for i in chosen],
+                          html[spans[-1][1]:layout.content_end]), None
+    if slot.type == "recommendations":
+        if d.fill is None:
+            return None, None
+        if layout.template is None:
+            return None, "recommendations slot has no <template data-item-template>: fallback kept"
+        t_start, c_start, c_end, t_end = layout.template
+        template = html[c_start:c_end]
+        cap = min(x for x in (slot.limit, slot.max_items, 1000) if x is not None)
+        rendered = [esc.render(template, esc.item_fields(item, d.fields), utf8) for item in d.fill[: max(cap, 0)]]
+        if not rendered and d.fill:
+            return None, "nothing to fill: fallback kept"
+        if not layout.items:
+            # no fallback children: the filled items follow the template
+            return html[layout.open_end:t_end] + b"".join(rendered) + html[t_end:layout.content_end], None
+        spans = layout.items
+        first, last = spans[0][0], spans[-1][1]
+        gaps = [html[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
+        lead = html[layout.open_end:first]
+        if first <= t_start < last:
+            # the template stands between fallback items: keep it, in front of the filled items
+            gaps = [g.replace(html[t_start:t_end], b"", 1) for g in gaps]
+            lead += html[t_start:t_end]
+        return _respliced(lead, gaps, rendered, html[last:layout.content_end]), None
+    # variant
+    if d.variant is None:
+        return None, None
+    try:
+        v = slot.variants.index(d.variant)
+    except ValueError:
+        return None, f"decision names variant {d.variant!r} that the slot does not have: ignored"
+    _, c_start, c_end, _ = layout.variants[v]
+    content = html[layout.open_end:layout.content_end]
+    lead = content[: len(content) - len(content.lstrip())]
+    trail = content[len(content.rstrip()):]
+    return lead + html[c_start:c_end] + trail, None
+
+
+def _respliced(lead: bytes, gaps: list[bytes], pieces: list[bytes], trail: bytes) -> bytes:
+    """lead + pieces + trail, with what stood between the original items kept between pieces by position."""
+    out = [lead]
+    for k, piece in enumerate(pieces):
+        if k:
+            out.append(gaps[k - 1] if k - 1 < len(gaps) else (gaps[-1] if gaps else b""))
+        out.append(piece)
+    out.append(trail)
+    return b"".join(out)

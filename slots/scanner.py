@@ -1,0 +1,492 @@
+"""scan(): find the slots, the page's own item and the tag position in HTML bytes.
+
+Rule: cheap first, exact where it matters. A page without `data-slot` costs a
+few `bytes.find` calls plus a tokenizer pass over the head (to place the tag).
+Otherwise one possessive regex skips ordinary text and tags at C speed and
+stops only at the constructs that change meaning (comments, raw text, script,
+template, svg/math, head/body/meta) and at tags holding a marker; each slot
+found is then tokenized exactly as a fragment. Never raises: anything
+unexpected becomes a Problem and the page passes through.
+
+Markers must be written in lower case (`data-slot`, `data-page-item`): the
+fast path looks for those exact bytes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from slots import charset as cs
+from slots import tokenizer as tk
+from slots.model import SLOT_TYPES, Item, Problem, ScannedPage, Slot, SlotLayout
+
+MAX_SLOT_BYTES = 256 * 1024  # a slot larger than this is left as it is
+MAX_ITEMS = 500  # items per slot beyond this: the slot is left as it is
+
+_INTERESTING_START = rb"script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|template|svg|math|head|body|meta"
+_INTERESTING_END = rb"template|svg|math|head"
+# Everything that cannot change how later bytes are read nor mark a slot, possessively.
+_SKIP = re.compile(
+    rb"(?:[^<]++|<(?![A-Za-z/!?])"
+    rb"|<(?!(?i:" + _INTERESTING_START + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
+    rb"|</(?!(?i:" + _INTERESTING_END + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">)*+"
+)
+_MARKER = re.compile(rb"data-(?:slot|page-item)(?=[\t\n\f\r /=>])")
+_MARKER_ASSIGNED = re.compile(rb"data-slot[\t\n\f\r ]*=")
+_SLOT_NAME_IN_TEXT = re.compile(rb"""data-slot[\t\n\f\r ]*=[\t\n\f\r ]*["']?([^"'\t\n\f\r >]*)""")
+_ITEM_FIELDS = (b"data-title", b"data-url", b"data-image", b"data-price", b"data-category")
+_P_CLOSERS = frozenset(b"address article aside blockquote details div dl fieldset figcaption figure footer header "
+                       b"h1 h2 h3 h4 h5 h6 hr main menu nav ol p pre section table ul".split())
+
+
+def scan(html: bytes, *, charset: str | None = None) -> ScannedPage:
+    """Find slots, the page item and the tag offset in `html`. Never raises."""
+    try:
+        return _Scanner(html, charset).run()
+    except Exception as exc:  # never break a page: report and pass through
+        return ScannedPage(problems=(Problem(f"scanner error: {type(exc).__name__}: {exc}"),), size=len(html))
+
+
+def _int(raw: bytes | None) -> int | None:
+    if raw is None:
+        return None
+    raw = raw.strip(tk.WS)
+    if not raw.isdigit() or len(raw) > 6:
+        return None
+    return int(raw)
+
+
+class _Scanner:
+    __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
+                 "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth")
+
+    def __init__(self, html: bytes, charset: str | None) -> None:
+        self.html = html
+        self.n = len(html)
+        self.charset = charset
+        self.problems: list[Problem] = []
+        self.slots: list[Slot] = []
+        self.names: dict[str, int] = {}
+        self.page_item: Item | None = None
+        self.tag_offset: int | None = None
+        self.meta_end = 0
+        self.head_done = False
+        self.template_depth = 0
+        self.foreign_depth = 0
+        self.markers: list[int] = []
+        self.mi = 0
+
+    # -- driver ---------------------------------------------------------
+    def run(self) -> ScannedPage:
+        html = self.html
+        charset, refusal = cs.page_charset(html, self.charset)
+        self.charset = charset
+        if refusal is not None:
+            return ScannedPage(problems=(Problem(refusal),), size=self.n, charset=charset)
+        if b"data-slot" in html or b"data-page-item" in html:
+            self.markers = [m.start() for m in _MARKER.finditer(html)]
+        self._walk()
+        if self.tag_offset is not None:
+            self._check_late_meta()
+        slots = self._drop_duplicates()
+        return ScannedPage(slots=tuple(slots), problems=tuple(self.problems), tag_offset=self.tag_offset,
+                           page_item=self.page_item, size=self.n, charset=charset)
+
+    def _walk(self) -> None:
+        html, n, markers = self.html, self.n, self.markers
+        skip = _SKIP.match
+        pos = 0
+        while pos < n:
+            while self.mi < len(markers) and markers[self.mi] < pos:
+                self.mi += 1
+            if self.mi >= len(markers) and self.head_done:
+                return
+            stop = markers[self.mi] if self.mi < len(markers) else n
+            p = skip(html, pos, stop).end()
+            if p >= stop:
+                pos = stop + 1 if stop < n else n  # a marker in text: nothing to do
+                continue
+            pos = self._token(p)
+
+    def _skipped(self, start: int, end: int, where: str) -> None:
+        """Markers inside a region that is not markup (comment, raw text...) are reported when they look like slots."""
+        markers = self.markers
+        while self.mi < len(markers) and markers[self.mi] < end:
+            at = markers[self.mi]
+            self.mi += 1
+            if at >= start and _MARKER_ASSIGNED.match(self.html, at):
+                m = _SLOT_NAME_IN_TEXT.match(self.html, at)
+                name = cs.decode_text(m.group(1), self.charset) if m else None
+                self.problems.append(Problem(f"data-slot inside {where}: left as is", name, at))
+
+    def _token(self, p: int) -> int:
+        """`html[p] == '<'` and it is not an ordinary tag: handle it, return the position after it."""
+        html, n = self.html, self.n
+        c = html[p + 1] if p + 1 < n else 0
+        if c == 0x21:  # '!'
+            if html.startswith(b"<!--", p):
+                e = tk.comment_end(html, p)
+                self._skipped(p, e, "a comment")
+                return e
+            e = tk.markup_declaration_end(html, p)
+            self._skipped(p, e, "a markup declaration")
+            return e
+        if c == 0x3F:  # '?'
+            e = tk.markup_declaration_end(html, p)
+            self._skipped(p, e, "a bogus comment")
+            return e
+        if c == 0x2F:  # '/'
+            d = html[p + 2] if p + 2 < n else 0
+            if d == 0x3E:
+                return p + 3
+            if not (0x41 <= d <= 0x5A or 0x61 <= d <= 0x7A):
+                if p + 2 >= n:
+                    return n
+                e = tk.markup_declaration_end(html, p)
+                self._skipped(p, e, "a bogus comment")
+                return e
+            m = tk.END_TAG.match(html, p)
+            if m is None:
+                self._skipped(p, n, "an unterminated tag")
+                return n
+            self._end_tag(m.group(1).lower(), p)
+            return m.end()
+        m = tk.START_TAG.match(html, p)
+        if m is None:
+            self._skipped(p, n, "an unterminated tag")
+            return n
+        return self._start_tag(m, p)
+
+    def _end_tag(self, name: bytes, p: int) -> None:
+        if name == b"template":
+            if self.template_depth:
+                self.template_depth -= 1
+        elif name in tk.FOREIGN:
+            if self.foreign_depth:
+                self.foreign_depth -= 1
+        elif name == b"head" and not self.head_done and self._safe():
+            if p >= self.meta_end:
+                self.tag_offset = p
+            self.head_done = True
+
+    def _safe(self) -> bool:
+        return self.template_depth == 0 and self.foreign_depth == 0
+
+    def _start_tag(self, m: re.Match[bytes], p: int) -> int:
+        html = self.html
+        name = m.group(1).lower()
+        end = m.end()
+        raw_attrs = m.group(2)
+        attrs = tk.attributes(raw_attrs) if b"data-" in raw_attrs or name == b"meta" else None
+        if attrs:
+            if b"data-slot" in attrs:
+                # consume markers of this tag
+                while self.mi < len(self.markers) and self.markers[self.mi] < end:
+                    self.mi += 1
+                got = self._slot(m, p, name, attrs, None)
+                if got is not None:
+                    return got
+            elif b"data-page-item" in attrs and self.page_item is None and self._safe():
+                self.page_item = self._item(attrs, page=True)
+        if name == b"script" or name in tk.RAWTEXT or name == b"plaintext":
+            if name == b"noscript" and not self._safe():
+                return end
+            q, e = tk.raw_text_end(html, name, end)
+            self._skipped(end, q, f"<{name.decode()}>")
+            return e
+        if name == b"template":
+            self.template_depth += 1
+        elif name in tk.FOREIGN:
+            if not m.group(0).endswith(b"/>"):
+                self.foreign_depth += 1
+        elif name == b"body":
+            if not self.head_done and self._safe():
+                self.head_done = True
+                if end >= self.meta_end:
+                    self.tag_offset = end
+        elif name == b"meta" and attrs is not None and not self.head_done:
+            if b"charset" in attrs or attrs.get(b"http-equiv", b"").strip(tk.WS).lower() == b"content-type":
+                self.meta_end = end
+        return end
+
+    def _check_late_meta(self) -> None:
+        """A <meta charset> within the first 1024 bytes but after the tag position would be pushed out of reach."""
+        off = self.tag_offset
+        assert off is not None
+        if off < 1024 and cs._META_CHARSET.search(self.html, off, 1024):
+            self.problems.append(Problem("a <meta charset> follows the tag position: no tag", None, off))
+            self.tag_offset = None
+
+    # -- items ----------------------------------------------------------
+    def _text(self, raw: bytes | None) -> str | None:
+        if raw is None:
+            return None
+        return _unescape(cs.decode_text(raw, self.charset))
+
+    def _item(self, attrs: dict[bytes, bytes], page: bool = False) -> Item | None:
+        raw_id = attrs.get(b"data-item")
+        if (raw_id is None or not raw_id.strip(tk.WS)) and page:
+            raw_id = attrs.get(b"data-page-item")
+        ident = (self._text(raw_id) or "").strip()
+        if not ident:
+            return None
+        tags_raw = self._text(attrs.get(b"data-tags")) or ""
+        tags = tuple(t for t in (s.strip() for s in tags_raw.split(",")) if t)
+        title, url, image, price, category = (self._text(attrs.get(k)) for k in _ITEM_FIELDS)
+        return Item(id=ident, tags=tags, title=title, url=url, image=image, price=price, category=category)
+
+    # -- slots ----------------------------------------------------------
+    def _slot(self, m: re.Match[bytes], p: int, name: bytes, attrs: dict[bytes, bytes], parent: str | None) -> int | None:
+        """A start tag with data-slot at p. Returns where scanning resumes, or None to scan on through it."""
+        slot_name = (self._text(attrs.get(b"data-slot")) or "").strip()
+        if not slot_name:
+            self.problems.append(Problem("empty data-slot name", None, p))
+            return None
+        where = None
+        if self.template_depth:
+            where = "inside <template>"
+        elif self.foreign_depth:
+            where = "inside <svg>/<math>"
+        elif name in tk.VOID or name in tk.RAWTEXT or name in (b"script", b"plaintext", b"template") or name in tk.FOREIGN:
+            where = f"<{name.decode(errors='replace')}> cannot hold a slot"
+        if where is not None:
+            self.problems.append(Problem(f"slot {where}: left as is", slot_name, p))
+            return None
+        stype = (self._text(attrs.get(b"data-slot-type")) or "").strip().lower()
+        if stype not in SLOT_TYPES:
+            self.problems.append(Problem(f"unknown slot type {stype!r}: left as is", slot_name, p))
+            return None
+        frag = _Fragment(self, m, p, name, slot_name)
+        problem = frag.parse()
+        if problem is not None:
+            self.problems.append(Problem(problem, slot_name, p))
+            return None
+        self.names[slot_name] = self.names.get(slot_name, 0) + 1
+        slot = Slot(
+            name=slot_name, type=stype, start=p, end=frag.end, items=tuple(frag.items),  # type: ignore[arg-type]
+            variants=tuple(frag.variant_names), limit=_int(attrs.get(b"data-limit")),
+            max_items=_int(attrs.get(b"data-slot-max")), has_template=frag.template is not None, parent=parent,
+            layout=SlotLayout(open_end=m.end(), name_end=p + 1 + len(m.group(1)), content_end=frag.content_end,
+                              items=tuple(frag.item_spans), template=frag.template, variants=tuple(frag.variant_spans)),
+        )
+        self.slots.append(slot)
+        self.slots.extend(frag.nested)
+        return frag.end
+
+    def _drop_duplicates(self) -> list[Slot]:
+        dup = {k for k, v in self.names.items() if v > 1}
+        if not dup:
+            return sorted(self.slots, key=lambda s: s.start)
+        out = []
+        for s in sorted(self.slots, key=lambda s: s.start):
+            if s.name in dup:
+                self.problems.append(Problem("duplicate slot name: every copy left as is", s.name, s.start))
+            else:
+                out.append(s)
+        return out
+
+
+def _unescape(s: str) -> str:
+    if "&" not in s:
+        return s
+    import html as _html
+
+    return _html.unescape(s)
+
+
+_FRAG_TOKEN = re.compile(rb"<(?:(/?)([A-Za-z])|!|\?)")
+
+
+class _Fragment:
+    """Exact tokenization of one slot: its end, its items, templates and nested slots."""
+
+    def __init__(self, sc: _Scanner, m: re.Match[bytes], p: int, name: bytes, slot_name: str) -> None:
+        self.sc = sc
+        self.m = m
+        self.p = p
+        self.name = name
+        self.slot_name = slot_name
+        self.end = 0
+        self.content_end = 0
+        self.items: list[Item] = []
+        self.item_spans: list[tuple[int, int]] = []
+        self.template: tuple[int, int, int, int] | None = None
+        self.variant_names: list[str] = []
+        self.variant_spans: list[tuple[int, int, int, int]] = []
+        self.nested: list[Slot] = []
+
+    def parse(self) -> str | None:
+        sc, html, n = self.sc, self.sc.html, self.sc.n
+        limit = min(n, self.p + MAX_SLOT_BYTES)
+        # stack entries: [name, kind, start, extra]; kind: 0 plain, 1 item, 2 template, 3 slot root
+        stack: list[list] = [[self.name, 3, self.p, None]]
+        item_parent: int | None = None  # start offset of the element holding the items
+        in_item = 0
+        pos = self.m.end()
+        find = _FRAG_TOKEN.search
+        seen_ids: set[str] = set()
+        while True:
+            t = find(html, pos, limit)
+            if t is None:
+                return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
+            p = t.start()
+            if t.group(2) is None:
+                if html.startswith(b"<!--", p):
+                    pos = tk.comment_end(html, p)
+                else:
+                    pos = tk.markup_declaration_end(html, p)
+                if pos >= n:
+                    return "unterminated comment inside slot: left as is"
+                continue
+            if t.group(1):
+                e = tk.END_TAG.match(html, p)
+                if e is None:
+                    return "unterminated tag inside slot: left as is"
+                ename = e.group(1).lower()
+                # find it on the stack, not past a template boundary
+                i = len(stack) - 1
+                while i >= 0 and stack[i][0] != ename and stack[i][1] != 2:
+                    i -= 1
+                if i < 0 or stack[i][0] != ename:
+                    if ename in (b"p", b"br"):
+                        pos = e.end()
+                        continue
+                    if stack[-1][1] == 2 or any(s[1] == 2 for s in stack):
+                        pos = e.end()  # stray end tag inside a template: inert
+                        continue
+                    return f"stray </{ename.decode(errors='replace')}> inside slot: left as is"
+                while len(stack) > i:
+                    top = stack.pop()
+                    self._close(top, e.end() if len(stack) == i else self._trim(top[2], p), p, e.end())
+                    if top[1] == 1:
+                        in_item -= 1
+                if not stack:
+                    self.content_end = p
+                    self.end = e.end()
+                    return None
+                pos = e.end()
+                continue
+            s = tk.START_TAG.match(html, p)
+            if s is None:
+                return "unterminated tag inside slot: left as is"
+            sname = s.group(1).lower()
+            send = s.end()
+            raw_attrs = s.group(2)
+            attrs = tk.attributes(raw_attrs) if b"data-" in raw_attrs else None
+            in_template = any(x[1] == 2 for x in stack)
+            # implied end tags for elements whose end tag is optional
+            if sname in (b"li", b"dt", b"dd", b"option") or (sname in _P_CLOSERS):
+                if self._imply_end(stack, sname, p):
+                    return f"<{sname.decode(errors='replace')}> would close the slot element itself: left as is"
+                in_item = sum(1 for x in stack if x[1] == 1)
+            if attrs and b"data-slot" in attrs and not in_template:
+                before = len(sc.slots)
+                got = sc._slot(s, p, sname, attrs, self.slot_name)
+                if got is not None:
+                    self.nested.extend(sc.slots[before:])
+                    del sc.slots[before:]
+                    pos = got
+                    continue
+            if sname == b"script" or sname in tk.RAWTEXT or sname == b"plaintext":
+                q, e2 = tk.raw_text_end(html, sname, send)
+                if q >= n:
+                    return f"unclosed <{sname.decode()}> inside slot: left as is"
+                if attrs and b"data-item" in attrs and not in_item and not in_template:
+                    return "an item cannot be a raw text element: left as is"
+                pos = e2
+                continue
+            kind = 0
+            extra = None
+            if sname == b"template":
+                kind = 2
+                if attrs is not None and len(stack) >= 1 and not in_template and not in_item:
+                    if b"data-item-template" in attrs and self.template is None:
+                        extra = ("t", None)
+                    elif b"data-variant" in attrs:
+                        vname = (sc._text(attrs[b"data-variant"]) or "").strip()
+                        if vname and vname not in self.variant_names:
+                            extra = ("v", vname)
+            elif attrs is not None and b"data-item" in attrs and not in_item and not in_template:
+                item = sc._item(attrs)
+                if item is not None:
+                    parent = stack[-1][2]
+                    if item_parent is None:
+                        item_parent = parent
+                    elif item_parent != parent:
+                        return "items of the slot have different parents: left as is"
+                    if len(self.items) >= MAX_ITEMS:
+                        return "too many items in slot: left as is"
+                    if item.id in seen_ids:
+                        return f"duplicate item {item.id!r} in slot: left as is"
+                    seen_ids.add(item.id)
+                    kind = 1
+                    extra = item
+            if sname in tk.VOID:
+                if kind == 1:
+                    self.items.append(extra)
+                    self.item_spans.append((p, send))
+                pos = send
+                continue
+            if sname in tk.FOREIGN and s.group(0).endswith(b"/>"):
+                pos = send
+                continue
+            stack.append([sname, kind, p, (extra, send)])
+            if kind == 1:
+                in_item += 1
+            pos = send
+
+    def _imply_end(self, stack: list[list], sname: bytes, p: int) -> bool:
+        """Close an open li/dt/dd/option/p the way the tree builder would before this start tag.
+
+        Returns True when that would close the slot element itself (the caller gives up on the slot).
+        """
+        if sname == b"li":
+            targets, barriers = (b"li",), (b"ul", b"ol", b"menu")
+        elif sname in (b"dt", b"dd"):
+            targets, barriers = (b"dt", b"dd"), (b"dl",)
+        elif sname == b"option":
+            if stack[-1][0] != b"option":
+                return False
+            targets, barriers = (b"option",), ()
+        else:
+            targets, barriers = (b"p",), (b"button", b"table", b"td", b"th", b"caption", b"object", b"marquee")
+        i = len(stack) - 1
+        while i >= 0:
+            nm, kind = stack[i][0], stack[i][1]
+            if kind == 2 or nm in barriers:
+                return False
+            if nm in targets:
+                break
+            i -= 1
+        else:
+            return False
+        if i == 0:
+            return True
+        end = self._trim(stack[i][2], p)
+        while len(stack) > i:
+            top = stack.pop()
+            self._close(top, end, p, p)
+        return False
+
+    def _trim(self, start: int, end: int) -> int:
+        """An element closed by implication ends before the blanks that precede what closed it."""
+        html = self.sc.html
+        while end > start and html[end - 1] in tk.WS:
+            end -= 1
+        return end
+
+    def _close(self, entry: list, end: int, content_end: int, element_end: int) -> None:
+        """An element leaves the stack; `end` is where it ends (past its end tag, or where it was implied closed)."""
+        kind = entry[1]
+        if kind == 1:
+            self.items.append(entry[3][0])
+            self.item_spans.append((entry[2], end))
+        elif kind == 2 and entry[3] is not None and entry[3][0] is not None:
+            what, vname = entry[3][0]
+            span = (entry[2], entry[3][1], content_end, element_end)
+            if what == "t":
+                if self.template is None:
+                    self.template = span
+            else:
+                self.variant_names.append(vname)
+                self.variant_spans.append(span)
