@@ -23,8 +23,9 @@ from slots.model import SLOT_TYPES, Item, Problem, ScannedPage, Slot, SlotLayout
 MAX_SLOT_BYTES = 256 * 1024  # a slot larger than this is left as it is
 MAX_ITEMS = 500  # items per slot beyond this: the slot is left as it is
 
-_INTERESTING_START = rb"script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|template|svg|math|head|body|meta"
-_INTERESTING_END = rb"template|svg|math|head"
+_INTERESTING_START = (rb"script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|template|svg|math"
+                      rb"|head|body|meta|select|frameset")
+_INTERESTING_END = rb"template|svg|math|head|select"
 # Everything that cannot change how later bytes are read nor mark a slot, possessively.
 _SKIP = re.compile(
     rb"(?:[^<]++|<(?![A-Za-z/!?])"
@@ -58,7 +59,7 @@ def _int(raw: bytes | None) -> int | None:
 
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
-                 "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth")
+                 "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset")
 
     def __init__(self, html: bytes, charset: str | None) -> None:
         self.html = html
@@ -73,6 +74,8 @@ class _Scanner:
         self.head_done = False
         self.template_depth = 0
         self.foreign_depth = 0
+        self.in_select = False  # the tree builder drops or moves most elements inside <select>
+        self.frameset = False  # after <frameset> the tree builder drops body content
         self.markers: list[int] = []
         self.mi = 0
 
@@ -164,6 +167,8 @@ class _Scanner:
         elif name in tk.FOREIGN:
             if self.foreign_depth:
                 self.foreign_depth -= 1
+        elif name == b"select":
+            self.in_select = False
         elif name == b"head" and not self.head_done and self._safe():
             if p >= self.meta_end:
                 self.tag_offset = p
@@ -199,6 +204,10 @@ class _Scanner:
         elif name in tk.FOREIGN:
             if not m.group(0).endswith(b"/>"):
                 self.foreign_depth += 1
+        elif name == b"select":
+            self.in_select = True
+        elif name == b"frameset":
+            self.frameset = True
         elif name == b"body":
             if not self.head_done and self._safe():
                 self.head_done = True
@@ -247,6 +256,10 @@ class _Scanner:
             where = "inside <template>"
         elif self.foreign_depth:
             where = "inside <svg>/<math>"
+        elif self.in_select:
+            where = "inside <select>"
+        elif self.frameset:
+            where = "in a <frameset> page"
         elif name in tk.VOID or name in tk.RAWTEXT or name in (b"script", b"plaintext", b"template") or name in tk.FOREIGN:
             where = f"<{name.decode(errors='replace')}> cannot hold a slot"
         if where is not None:
