@@ -234,7 +234,7 @@ def compile_condition(cond: Condition, env: Any) -> Check:
         domains = tuple(_one_of(cond.referrer))
 
         def referrer(v: Visitor) -> bool:
-            ref = v.context.referrer_domain or v.session.landing_referrer
+            ref = v.referrer_domain
             if not ref:
                 return False
             ref = ref.lower()

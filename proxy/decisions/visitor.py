@@ -13,6 +13,7 @@ as whatever this visitor likes most".
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from proxy.profile_model import Context, Profile, Session
 
@@ -167,6 +168,20 @@ class Visitor:
             return 0
         since = self.now - _DAY
         return sum(1 for t in times if t >= since)
+
+    @property
+    def referrer_domain(self) -> str | None:
+        """This request's referrer domain, else the domain this session landed from."""
+        if self.context.referrer_domain:
+            return self.context.referrer_domain
+        landing = self.session.landing_referrer
+        if not landing:
+            return None
+        try:
+            host = urlsplit(landing).hostname
+        except ValueError:
+            return None
+        return host.removeprefix("www.") if host else None
 
     @property
     def returning(self) -> bool:

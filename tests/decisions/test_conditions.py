@@ -215,3 +215,10 @@ def test_odd_profile_data_does_not_raise(settings) -> None:  # noqa: ANN001
     odd = profile(affinities={"camping": -3.0, "running": 0.0}, prefs={"tone": 3.0, "tags": True}, recent=[recent("purchase")])
     got = segs(settings, odd)
     assert got.persona is None and "recent-buyer" in got.segments
+
+
+def test_referrer_from_the_session_landing_url(settings) -> None:  # noqa: ANN001
+    landed = profile(session=Session(number=1, started=NOW - 60, last_seen=NOW - 5, landing_referrer="https://www.google.com/search?q=tent"))
+    assert "from-search" in segs(settings, landed).segments
+    odd = profile(session=Session(number=1, started=NOW - 60, last_seen=NOW - 5, landing_referrer="http://[::1"))
+    assert "from-search" not in segs(settings, odd).segments
