@@ -58,8 +58,11 @@ def safe_url(url: str | None) -> str:
 _PLACEHOLDER = re.compile(rb"\{([A-Za-z_][A-Za-z0-9_]{0,39})\}")
 _URL_ATTRS = frozenset((b"href", b"src", b"action", b"formaction", b"poster", b"srcset", b"data", b"cite",
                         b"background", b"xlink:href", b"ping", b"manifest", b"codebase", b"longdesc"))
-_ATTR_BEFORE = re.compile(rb"([^\t\n\f\r />=]+)[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?[^\"'\t\n\f\r >]*$")
+_ATTR_BEFORE = re.compile(rb"([^\t\n\f\r />=]+)[\t\n\f\r ]*=[\t\n\f\r ]*([\"']?)[^\"'\t\n\f\r >]*$")
+# Where a placeholder stands: text or quoted value (plain escaping), anywhere else in a tag (strong),
+# and whether the attribute takes a URL.
 TEXT, TAG, URL = 0, 1, 2
+QUOTED_URL = 3
 
 
 @lru_cache(maxsize=512)
@@ -75,8 +78,12 @@ def plan(template: bytes) -> tuple[tuple[bytes, ...], tuple[tuple[str, int], ...
             if a < m.start() < b:
                 ctx = TAG
                 before = _ATTR_BEFORE.search(template, a, m.start())
-                if before is not None and before.group(1).lower() in _URL_ATTRS:
-                    ctx = URL
+                if before is not None:
+                    is_url = before.group(1).lower() in _URL_ATTRS
+                    if before.group(2):
+                        ctx = QUOTED_URL if is_url else TEXT
+                    elif is_url:
+                        ctx = URL
                 break
         chunks.append(template[last:m.start()])
         holes.append((m.group(1).decode("ascii"), ctx))
@@ -108,6 +115,8 @@ def render(template: bytes, fields: Mapping[str, str], utf8: bool) -> bytes:
             out.append(escape(value, utf8))
         elif ctx == URL:
             out.append(escape(safe_url(value), utf8, strong=True))
+        elif ctx == QUOTED_URL:
+            out.append(escape(safe_url(value), utf8))
         else:
             out.append(escape(value, utf8, strong=True))
         out.append(chunk)

@@ -1,0 +1,96 @@
+"""Inserted text is escaped and right in any ASCII-compatible charset; other encodings pass through."""
+
+from __future__ import annotations
+
+import pytest
+
+from slots import Decision, Item, rewrite, scan
+from slots.escape import safe_url
+
+TAG = b'<script src="/_tailor/t.js" defer></script>'
+TEMPLATE_SLOT = (b'<div data-slot="r" data-slot-type="recommendations"><template data-item-template>'
+                 b'<a href="{url}" title="{title}"><img src={image}>{title}</a></template></div>')
+
+
+def fill(html: bytes, item: Item, charset: str | None) -> bytes:
+    page = scan(html, charset=charset)
+    out = rewrite(html, page, {"r": Decision(slot="r", id="x", fill=(item,))}, charset=charset)
+    assert out.applied == ("r",), out.problems
+    return out.body[out.body.index(b"</template>") + len(b"</template>"):out.body.rindex(b"</div>")]
+
+
+def test_script_breakout_and_quotes_are_escaped() -> None:
+    got = fill(TEMPLATE_SLOT, Item(id="a", title='</script><script>alert("x")</script>\'', url="/p?a=1&b=2",
+                                   image="/i.png onerror=alert(1)"), "utf-8")
+    assert got == (b'<a href="/p?a=1&amp;b=2" title="&lt;/script&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;">'
+                   b'<img src=/i.png&#32;onerror&#61;alert(1)>'
+                   b'&lt;/script&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;</a>')
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", " JaVa\tscript:alert(1)", "data:text/html,x", "vbscript:x",
+                                 "\x01javascript:x", "\\\\evil"])
+def test_unsafe_urls_become_hash(url: str) -> None:
+    assert safe_url(url) == "#"
+    got = fill(TEMPLATE_SLOT, Item(id="a", title="t", url=url, image=url), "utf-8")
+    assert got == b'<a href="#" title="t"><img src=#>t</a>'
+
+
+@pytest.mark.parametrize("url", ["https://x.example/a", "http://x", "/rel", "rel/x", "//cdn.example/i.png", "?q=1", "#top"])
+def test_safe_urls_kept(url: str) -> None:
+    assert safe_url(url) == url
+
+
+def test_non_ascii_and_line_separator() -> None:
+    item = Item(id="a", title="Caf\u00e9 \u2028 \u65e5", url="/caf\u00e9")
+    assert fill(TEMPLATE_SLOT, item, "utf-8") == (
+        '<a href="/caf\u00e9" title="Caf\u00e9 &#8232; \u65e5"><img src=>Caf\u00e9 &#8232; \u65e5</a>'.encode())
+    assert fill(TEMPLATE_SLOT, item, None) == (
+        b'<a href="/caf&#233;" title="Caf&#233; &#8232; &#26085;"><img src=>Caf&#233; &#8232; &#26085;</a>')
+
+
+def test_windows_1252_page_untouched_bytes_and_ncrs() -> None:
+    head = '<html><head><meta charset="windows-1252"><title>Caf\u00e9 \u20ac</title></head><body>'.encode("cp1252")
+    slot = ('<div data-slot="r" data-slot-type="recommendations"><template data-item-template><b>{title}</b>'
+            '</template><i data-item="x" data-title="Cr\u00e8me">\u00c9t\u00e9</i></div>').encode("cp1252")
+    html = head + slot + "<p>\u00fc\u00df</p></body></html>".encode("cp1252")
+    page = scan(html)
+    assert page.charset == "windows-1252" and page.slots[0].items[0].title == "Cr\u00e8me"
+    out = rewrite(html, page, {"r": Decision(slot="r", id="\u00e9", fill=(Item(id="n", title="Na\u00efve \u2603"),))}, tag=TAG)
+    assert out.body == (head.replace(b"</head>", TAG + b"</head>")
+                        + b'<div data-tailor-decision="&#233;" data-slot="r" data-slot-type="recommendations">'
+                          b'<template data-item-template><b>{title}</b></template><b>Na&#239;ve &#9731;</b></div>'
+                        + "<p>\u00fc\u00df</p></body></html>".encode("cp1252"))
+
+
+def test_shift_jis_page() -> None:
+    # \u8868 encodes as 0x95 0x5C in Shift_JIS: a trailing byte that is ASCII '\\'.
+    text = "\u8868\u793a\u30c6\u30b9\u30c8"
+    html = ("<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=Shift_JIS\"></head><body>"
+            f"<ul data-slot=\"c\" data-slot-type=\"carousel\"><li data-item=\"a\" data-title=\"{text}\">{text}</li>"
+            f"<li data-item=\"b\">{text}B</li></ul><p>{text}</p>").encode("shift_jis")
+    page = scan(html)
+    assert page.charset == "shift_jis" and page.slots[0].items[0].title == text
+    out = rewrite(html, page, {"c": Decision(slot="c", id="\u65e5", order=("b", "a"))}, tag=TAG)
+    expected = ("<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=Shift_JIS\">"
+                "<script src=\"/_tailor/t.js\" defer></script></head><body>"
+                f"<ul data-tailor-decision=\"&#26085;\" data-slot=\"c\" data-slot-type=\"carousel\"><li data-item=\"b\">{text}B</li>"
+                f"<li data-item=\"a\" data-title=\"{text}\">{text}</li></ul><p>{text}</p>").encode("shift_jis")
+    assert out.body == expected
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_pass_through(encoding: str) -> None:
+    html = ('<html><head></head><body><div data-slot="c" data-slot-type="carousel"><p data-item="a">a</p></div>'
+            '</body></html>').encode(encoding)
+    for charset in (None, encoding):
+        page = scan(html, charset=charset)
+        assert page.slots == () and page.tag_offset is None and page.problems
+        out = rewrite(html, page, {"c": Decision(slot="c", id="x", order=("a",))}, tag=TAG)
+        assert out.body == html and not out.tag_inserted and out.applied == ()
+
+
+@pytest.mark.parametrize("declared", ["iso-2022-jp", "utf-16", "UTF-7", "x-no-such-charset", "cp037"])
+def test_unsafe_declared_charsets_pass_through(declared: str) -> None:
+    html = b'<html><head></head><body><div data-slot="c" data-slot-type="carousel"><p data-item="a">a</p></div>'
+    for page in (scan(html, charset=declared), scan(b'<meta charset="' + declared.encode() + b'">' + html)):
+        assert page.slots == () and page.tag_offset is None and declared.lower() in page.problems[0].reason.lower()
