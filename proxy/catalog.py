@@ -153,13 +153,9 @@ class Catalog:
         """Items viewed together with `item_id`, weight normalized to 0..1, strongest first."""
         cached = self._coviews.get(item_id)
         if cached is None:
-            row = self._stats.coviews.get(item_id) or {}
-            top = max(row.values(), default=0.0)
-            cached = (
-                sorted(((o, w / top) for o, w in row.items() if w > 0 and o != item_id), key=lambda x: (-x[1], x[0]))[:50]
-                if top > 0
-                else []
-            )
+            row = [(o, w) for o, w in (self._stats.coviews.get(item_id) or {}).items() if w > 0 and o != item_id]
+            top = max((w for _, w in row), default=0.0)
+            cached = sorted(((o, w / top) for o, w in row), key=lambda x: (-x[1], x[0]))[:50] if top > 0 else []
             self._coviews[item_id] = cached
         return cached[:limit]
 
