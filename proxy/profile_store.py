@@ -327,16 +327,15 @@ def _record(
 ) -> RecordResult:
     canonical = _resolve(conn, vid)
     profile = _load(conn, canonical) or Profile(vid=canonical, created=received)
-    accepted = duplicates = ignored = 0
+    accepted = duplicates = 0
     pop: dict[str, float] = {}
     pairs: dict[tuple[str, str], float] = {}
     repurchases: list[tuple[str, float]] = []
-    for event, body in zip(events, bodies):
-        if gpc and not isinstance(event, ev.Consent):
-            ignored += 1
-            continue
-        cur = conn.execute("INSERT OR IGNORE INTO events (id, vid, received, body) VALUES (?, ?, ?, ?)", (event.id, vid, received, body))
-        if cur.rowcount != 1:
+    keep = [(event, body) for event, body in zip(events, bodies) if not gpc or isinstance(event, ev.Consent)]
+    ignored = len(events) - len(keep)
+    fresh = _insert_events(conn, vid, received, keep)
+    for event, _ in keep:
+        if event.id not in fresh:
             duplicates += 1
             continue
         accepted += 1
@@ -367,6 +366,18 @@ def _record(
             repurchases,
         )
     return RecordResult(accepted, duplicates, ignored)
+
+
+def _insert_events(conn: sqlite3.Connection, vid: str, received: float, events: list[tuple[ev.Event, bytes]]) -> set[str]:
+    """Insert in one statement; the ids actually inserted (duplicates are ignored by the UNIQUE id)."""
+    if not events:
+        return set()
+    values = ",".join(["(?, ?, ?, ?)"] * len(events))
+    params: list[object] = []
+    for event, body in events:
+        params += (event.id, vid, received, body)
+    rows = conn.execute(f"INSERT OR IGNORE INTO events (id, vid, received, body) VALUES {values} RETURNING id", params).fetchall()  # noqa: S608
+    return {row[0] for row in rows}
 
 
 def _catalog_facts(
