@@ -29,6 +29,8 @@ from proxy.errors import StoreError
 DB_FILE = "tailor.sqlite3"
 MAX_BATCH_EVENTS = 500
 BUSY_TIMEOUT_MS = 5_000
+CHECKPOINT_EVERY_SECONDS = 0.5
+SAFETY_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL
 
 T = TypeVar("T")
 
@@ -132,6 +134,11 @@ class GroupCommitWriter:
 
     def __init__(self, path: Path, *, sync: str = "normal", setup: Callable[[sqlite3.Connection], None] | None = None) -> None:
         self._conn = connect(path, sync=sync)
+        # Checkpoints (copying the WAL into the database, with fsyncs) run in their own
+        # thread so a group commit never waits for one; the writer only steps in
+        # as a safety net when the WAL grows large.
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_CHECKPOINT_PAGES}")
+        self._checkpointer = _Checkpointer(path)
         if setup is not None:
             setup(self._conn)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -161,6 +168,7 @@ class GroupCommitWriter:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+        self._checkpointer.stop()
         self._conn.close()
 
     def _run(self) -> None:
@@ -223,6 +231,28 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, jobs)
             except RuntimeError:
                 pass  # that loop is gone
+
+
+class _Checkpointer:
+    """A PASSIVE checkpoint every half second from its own connection (never blocks writers)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = connect(path)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tailor-journal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(CHECKPOINT_EVERY_SECONDS):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                pass  # busy or I/O trouble: the next round (or the writer's safety net) retries
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self._conn.close()
 
 
 def _resolve(jobs: list[_Job]) -> None:
