@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import time as _time
 from typing import Protocol
 
 
@@ -13,8 +13,8 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    time = staticmethod(time.time)
-    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(_time.time)
+    monotonic = staticmethod(_time.monotonic)
 
 
 class FakeClock:
