@@ -75,13 +75,14 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
     if not edits:
         return Rewritten(body=html, applied=tuple(applied), problems=tuple(problems), tag_inserted=tag_inserted)
     edits.sort(key=lambda e: (e[0], e[1]))
-    out: list[bytes] = []
+    view = memoryview(html)  # slices without copies: the page is copied once, by join()
+    out: list[bytes | memoryview] = []
     last = 0
     for a, b, data in edits:
-        out.append(html[last:a])
+        out.append(view[last:a])
         out.append(data)
         last = b
-    out.append(html[last:])
+    out.append(view[last:])
     return Rewritten(body=b"".join(out), applied=tuple(applied), problems=tuple(problems), tag_inserted=tag_inserted)
 
 

@@ -1,0 +1,115 @@
+"""Slot engine speed: scan+rewrite next to a full selectolax (lexbor) parse+serialize of the same page.
+
+Run: python bench/bench_slots.py
+Goals: a ~60 KB page with 3 slots <= 0.2 ms median; a 5 MB page without slots <= 5 ms median.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from selectolax.lexbor import LexborHTMLParser
+
+from slots import Decision, Item, rewrite, scan
+
+TAG = b'<script src="/_tailor/t.js" defer></script>'
+
+
+def product_card(i: int) -> bytes:
+    return (f'<div class="card" id="c{i}"><a href="/p/{i}" class="link"><img src="/img/{i}.jpg" alt="Product {i}" '
+            f'loading="lazy" width="300" height="200"></a><h3 class="title">Product {i}</h3>'
+            f'<p class="price">${i}.99</p><button type="button" data-action="add" data-id="{i}">Add</button></div>\n').encode()
+
+
+def head() -> bytes:
+    return (b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>'
+            b'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            + b"".join(f'<link rel="stylesheet" href="/css/{i}.css">'.encode() for i in range(6))
+            + b"<style>" + b".c{color:red}\n" * 200 + b"</style>"
+            + b"<script>" + b"window.dataLayer=window.dataLayer||[];if(a<b){x('</div>')}\n" * 40 + b"</script>"
+            + b"</head><body>")
+
+
+def page_with_slots(target: int = 60_000) -> bytes:
+    carousel = (b'<div data-slot="home-hero" data-slot-type="carousel">\n'
+                + b"".join(f'  <article data-item="hero-{i}" data-tags="camping,outdoor" data-title="Hero {i}">'
+                           f'<img src="/h/{i}.jpg" alt=""><h2>Hero {i}</h2></article>\n'.encode() for i in range(6))
+                + b"</div>\n")
+    recs = (b'<section data-slot="home-recs" data-slot-type="recommendations" data-limit="4">\n'
+            b'  <template data-item-template><a href="{url}"><img src="{image}" alt="{title}">{title} {price}</a></template>\n'
+            + b"".join(f'  <a data-item="best-{i}" href="/p/b{i}">Best {i}</a>\n'.encode() for i in range(4))
+            + b"</section>\n")
+    promo = (b'<div data-slot="promo" data-slot-type="variant"><p>Free shipping over $50</p>'
+             b'<template data-variant="urgent"><p>Only 3 left</p></template>'
+             b'<template data-variant="calm"><p>Take your time</p></template></div>\n')
+    body = [head(), b"<header><nav>" + b"".join(f'<a href="/c/{i}">Cat {i}</a>'.encode() for i in range(30)) + b"</nav></header>",
+            carousel]
+    i = 0
+    while sum(map(len, body)) < target // 2:
+        body.append(product_card(i))
+        i += 1
+    body.append(recs)
+    while sum(map(len, body)) < target - 2000:
+        body.append(product_card(i))
+        i += 1
+    body.append(promo)
+    body.append(b"<footer>" + b"<p>Footer text</p>" * 20 + b"</footer></body></html>")
+    return b"".join(body)
+
+
+def page_without_slots(target: int = 5_000_000) -> bytes:
+    cards = []
+    size = 0
+    i = 0
+    while size < target:
+        c = product_card(i)
+        cards.append(c)
+        size += len(c)
+        i += 1
+    return head() + b"".join(cards) + b"</body></html>"
+
+
+DECISIONS = {
+    "home-hero": Decision(slot="home-hero", id="d-hero", order=("hero-3", "hero-1", "hero-0")),
+    "home-recs": Decision(slot="home-recs", id="d-recs", fill=tuple(
+        Item(id=f"p{i}", title=f"Item {i} \u00e9", url=f"/p/{i}", image=f"/i/{i}.jpg", price="$9") for i in range(4))),
+    "promo": Decision(slot="promo", id="d-promo", variant="urgent"),
+}
+
+
+def measure(fn, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    times.sort()
+    return statistics.median(times) / 1e6, times[min(len(times) - 1, int(len(times) * 0.99))] / 1e6
+
+
+def main() -> None:
+    cases = [("60 KB, 3 slots", page_with_slots(), DECISIONS, 2000, 0.2),
+             ("5 MB, no slots", page_without_slots(), {}, 60, 5.0)]
+    print(f"{'page':16} {'bytes':>9} | {'engine med':>10} {'p99':>8} | {'lexbor med':>10} {'p99':>8} | {'ratio':>6} | goal")
+    for label, html, decisions, runs, goal in cases:
+        page = scan(html, charset="utf-8")
+        out = rewrite(html, page, decisions, tag=TAG, charset="utf-8")
+        assert len(out.applied) == len(decisions) and out.tag_inserted, (out.applied, out.problems)
+
+        def engine() -> None:
+            p = scan(html, charset="utf-8")
+            rewrite(html, p, decisions, tag=TAG, charset="utf-8")
+
+        def lexbor() -> None:
+            LexborHTMLParser(html).html
+
+        e_med, e_p99 = measure(engine, runs)
+        l_med, l_p99 = measure(lexbor, max(10, runs // 20))
+        verdict = "ok" if e_med <= goal else "MISSED"
+        print(f"{label:16} {len(html):>9} | {e_med:>8.3f}ms {e_p99:>6.3f}ms | {l_med:>8.3f}ms {l_p99:>6.3f}ms | "
+              f"{l_med / e_med:>5.1f}x | <= {goal} ms {verdict}")
+
+
+if __name__ == "__main__":
+    main()
