@@ -122,6 +122,10 @@ class Catalog:
         self._popular = None
         self._max_pop = max(value.popularity.values(), default=0.0)
 
+    @property
+    def max_popularity(self) -> float:
+        return self._max_pop
+
     def popularity(self, item_id: str) -> float:
         """Popularity normalized to 0..1 (1: the most popular item)."""
         if self._max_pop <= 0:

@@ -178,7 +178,7 @@ def compile_condition(cond: Condition, env: Any) -> Check:
         return affinity
     if cond.interests_above is not None:
         level = cond.interests_above
-        return _range(lambda v: float(sum(1 for a in v.affinity.values() if a >= level)), cond)
+        return _range(lambda v: float(v.interests_above(level)), cond)
     if cond.counter is not None:
         name = cond.counter
         return _range(lambda v: v.counter(name), cond)

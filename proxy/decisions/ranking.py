@@ -8,14 +8,15 @@ candidates from the catalog's indexes and never scan the whole catalog.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
 from proxy.catalog import Catalog
 from slots.model import Item
 
 BURIED = -1e9
-TAGS_CONSIDERED = 6  # recommendations: the visitor's strongest tags used for retrieval
-PER_TAG = 24  # candidates per tag
+TAGS_CONSIDERED = 5  # recommendations: the visitor's strongest tags used for retrieval
+MIN_PER_TAG = 12  # candidates per tag: twice the limit, at least this many
 SEEDS = 4  # recently viewed items whose co-views are used
 PER_SEED = 12
 
@@ -122,9 +123,10 @@ def recommend(
     scores: dict[str, float] = {}
     coview_hits = 0
     if weights:
-        top = sorted(weights.items(), key=lambda kv: -kv[1])[:TAGS_CONSIDERED]
+        per_tag = max(MIN_PER_TAG, 2 * limit)
+        top = heapq.nlargest(TAGS_CONSIDERED, weights.items(), key=lambda kv: kv[1])
         for tag, _ in top:
-            for item_id in catalog.tagged(tag, PER_TAG):
+            for item_id in catalog.tagged(tag, per_tag):
                 scores[item_id] = 0.0
     for seed in seeds[:SEEDS]:
         for item_id, w in catalog.coviewed(seed, PER_SEED):
@@ -141,15 +143,29 @@ def recommend(
     items = catalog.items
     ranked: list[tuple[float, str]] = []
     pins = {p: len(adjust.pin) - i for i, p in enumerate(adjust.pin)}
+    popularity = catalog.stats.popularity
+    top_pop = catalog.max_popularity
+    pop_scale = popularity_weight / top_pop if top_pop > 0 else 0.0
+    get_weight = weights.get
+    plain = adjust.empty
     for item_id, base in scores.items():
         if item_id in excluded:
             continue
         item = items.get(item_id)
-        if item is None or adjust.excluded(item):
+        if item is None:
             continue
-        s = base + adjust.score(item, weights) + popularity_weight * catalog.popularity(item_id)
-        if item_id in pins:
-            s += 1e6 * pins[item_id]
+        if plain:
+            s = base
+            for tag in item.tags:
+                s += get_weight(tag, 0.0)
+        else:
+            if adjust.excluded(item):
+                continue
+            s = base + adjust.score(item, weights)
+            if item_id in pins:
+                s += 1e6 * pins[item_id]
+        if pop_scale:
+            s += pop_scale * popularity.get(item_id, 0.0)
         ranked.append((-s, item_id))
     ranked.sort()
     chosen: list[Item] = []

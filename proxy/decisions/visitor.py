@@ -120,6 +120,14 @@ class Visitor:
         self._blended[session_weight] = out
         return out
 
+    def interests_above(self, level: float) -> int:
+        """How many tags have a normalized affinity >= level (memoized per level)."""
+        key = f"interests:{level}"
+        count = self.memo.get(key)
+        if count is None:
+            count = self.memo[key] = sum(1 for a in self.affinity.values() if a >= level)
+        return count
+
     @property
     def has_interests(self) -> bool:
         return bool(self.affinity) or bool(self.session_affinity)
