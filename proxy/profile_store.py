@@ -341,7 +341,7 @@ def _record(
         accepted += 1
         tracking = not profile.gpc and not gpc and profile.consent.get("personalization", True)
         if tracking:
-            _catalog_facts(profile, event, received, pop, pairs, repurchases)
+            _catalog_facts(profile, event, received, settings.session_timeout_minutes * 60.0, pop, pairs, repurchases)
         fold(profile, event, now=received, settings=settings, gpc=gpc)
     if gpc and not profile.gpc:
         profile.gpc = True
@@ -381,7 +381,7 @@ def _insert_events(conn: sqlite3.Connection, vid: str, received: float, events: 
 
 
 def _catalog_facts(
-    profile: Profile, event: ev.Event, now: float, pop: dict[str, float], pairs: dict[tuple[str, str], float], repurchases: list[tuple[str, float]]
+    profile: Profile, event: ev.Event, now: float, session_timeout: float, pop: dict[str, float], pairs: dict[tuple[str, str], float], repurchases: list[tuple[str, float]]
 ) -> None:
     """Cross-visitor facts, read from the profile *before* the event is folded."""
     kind = type(event).__struct_config__.tag  # type: ignore[attr-defined]
@@ -401,8 +401,7 @@ def _catalog_facts(
     pop[item] = pop.get(item, 0.0) + weight
     if isinstance(event, ev.PageView):
         session = profile.session
-        timeout = 30 * 60.0
-        if session.number and now - session.last_seen <= timeout and item not in session.viewed:
+        if session.number and now - session.last_seen <= session_timeout and item not in session.viewed:
             for other in list(session.viewed)[-MAX_COVIEW_PARTNERS:]:
                 if other != item:
                     pairs[(item, other)] = pairs.get((item, other), 0.0) + 1.0

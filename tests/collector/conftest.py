@@ -100,7 +100,7 @@ def spawn_server(data_dir: str, **collector: Any) -> Subprocess:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["TAILOR_TEST_DATA_DIR"] = data_dir
     env["TAILOR_TEST_COLLECTOR"] = msgspec.json.encode(collector).decode()
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "tests.collector.server_app:create_app", "--fd", str(sock.fileno()), "--log-level", "warning", "--no-access-log"]
+    cmd = [sys.executable, "-m", "tests.collector.server_app", str(sock.fileno())]
     proc = subprocess.Popen(cmd, pass_fds=[sock.fileno()], env=env, cwd=REPO)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()  # the child holds its own copy

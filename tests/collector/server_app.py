@@ -90,3 +90,23 @@ def create_app() -> TestApp:
     data_dir = os.environ["TAILOR_TEST_DATA_DIR"]
     collector = msgspec.json.decode(os.environ.get("TAILOR_TEST_COLLECTOR", "{}"))
     return TestApp(make_settings(data_dir, **collector))
+
+
+def main() -> None:
+    """Subprocess entry: `python -m tests.collector.server_app FD` serves on an inherited listening socket.
+
+    (Not `uvicorn --fd`: it rebuilds the socket as AF_UNIX, so asyncio skips
+    TCP_NODELAY and responses stall ~40 ms on delayed ACKs.)
+    """
+    import socket
+    import sys
+
+    import uvicorn
+
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    config = uvicorn.Config(create_app(), log_level="warning", access_log=False, lifespan="on", http="httptools")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
