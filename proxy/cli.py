@@ -120,7 +120,7 @@ def _demo(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data_dir
     settings = load_settings(args.config, **overrides)
     tailor = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                                           http="httptools", lifespan="on", server_header=False))
+                                           http="httptools", lifespan="on", server_header=False, proxy_headers=False))
     shop = uvicorn.Server(uvicorn.Config(create_shop(), log_level="warning", lifespan="on"))
 
     async def run() -> None:

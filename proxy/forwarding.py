@@ -87,8 +87,8 @@ class Forwarder:
             origin_host=self._origin_host,
             preserve_host=self._preserve_host,
         )
-        wants_html = method == "GET" and self._pipeline is not None and _accepts_html(req_headers)
-        if wants_html:
+        wants_html = method == "GET" and self._pipeline is not None
+        if wants_html and _is_navigation(req_headers):
             # We must see the whole page to personalize it: ask only for codings
             # we can decode, and never let a 304 hand back another variant.
             out_headers = H.without(out_headers, b"accept-encoding", *CONDITIONAL)
@@ -239,12 +239,13 @@ def _timing(*, origin: float, tailor: float) -> tuple[bytes, bytes]:
     return (b"server-timing", f"origin;dur={origin * 1000:.2f}, tailor;dur={tailor * 1000:.2f}".encode())
 
 
-def _accepts_html(headers: H.Headers) -> bool:
-    accept = H.get(headers, b"accept")
-    if accept is None:
-        return True
-    accept = accept.lower()
-    return b"text/html" in accept or b"*/*" in accept or b"application/xhtml" in accept
+def _is_navigation(headers: H.Headers) -> bool:
+    """A request for a page (not an asset): browsers say so in Sec-Fetch-Dest or Accept."""
+    dest = H.get(headers, b"sec-fetch-dest")
+    if dest is not None:
+        return dest in (b"document", b"iframe", b"frame", b"empty") and b"text/html" in (H.get(headers, b"accept") or b"text/html")
+    accept = (H.get(headers, b"accept") or b"").lower()
+    return b"text/html" in accept or b"application/xhtml" in accept
 
 
 def _has_body(headers: H.Headers) -> bool:

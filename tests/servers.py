@@ -26,7 +26,7 @@ def serve(app, *, host: str = "127.0.0.1", http: str = "httptools", lifespan: st
     """Run `app` until the block ends; yields its base URL (no trailing slash)."""
     sock = bound_socket(host)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", http=http, lifespan=lifespan, loop="asyncio", server_header=False)
+    config = uvicorn.Config(app, log_level="warning", http=http, lifespan=lifespan, loop="asyncio", server_header=False, proxy_headers=False)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     error: list[BaseException] = []

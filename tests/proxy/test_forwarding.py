@@ -1,0 +1,349 @@
+"""Forwarding through a real Tailor to a real origin, over real sockets."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import socket
+import time
+import zlib
+
+import brotli
+import httpx
+import pytest
+
+from proxy.app import create_app
+from proxy.settings import load_settings
+from tests.proxy.origin import PAGE, Origin
+from tests.servers import free_port, serve
+
+TAG_MARK = b'<script src="/_tailor/t.js?v='
+
+
+@pytest.fixture(scope="module")
+def origin():
+    o = Origin()
+    with serve(o.app) as url:
+        o.url = url
+        yield o
+
+
+@pytest.fixture(scope="module")
+def tailor(origin, tmp_path_factory):
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path_factory.mktemp("data")), read_timeout=1.0)
+    with serve(create_app(settings, personalize=False)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(tailor):
+    with httpx.Client(base_url=tailor, trust_env=False, timeout=10) as c:
+        yield c
+
+
+def last_seen(origin, path):
+    return [r for r in origin.seen if r["path"] == path][-1]
+
+
+def header(record, name):
+    return [v for k, v in record["headers"] if k.lower() == name]
+
+
+def test_html_gets_the_tag_before_head_close_and_nothing_else_changes(client):
+    r = client.get("/page", headers={"accept": "text/html", "accept-encoding": "identity"})
+    assert r.status_code == 200
+    body = r.content
+    i = body.index(TAG_MARK)
+    tag = body[i : body.index(b"</script>", i) + len(b"</script>")]
+    assert body.replace(tag, b"") == PAGE
+    assert body[i + len(tag) :].startswith(b"</head>")
+    assert int(r.headers["content-length"]) == len(body)
+    # a changed page is never shared-cached and never carries the origin's validators
+    assert r.headers["cache-control"].startswith("private")
+    assert "public" not in r.headers["cache-control"]
+    assert r.headers["etag"].startswith('W/"t')
+    assert "last-modified" not in r.headers
+    assert "Cookie" in r.headers["vary"]
+    assert "origin;dur=" in r.headers["server-timing"] and "tailor;dur=" in r.headers["server-timing"]
+
+
+@pytest.mark.parametrize("path,accept,coding", [
+    ("/page.gz", "gzip, br", "gzip"),  # the origin's own coding, when the client takes it
+    ("/page.br", "gzip, br", "br"),
+    ("/page.deflate", "gzip, br", "br"),  # deflate is re-encoded in the best coding we produce
+    ("/page.deflate", "gzip", "gzip"),
+    ("/page.br", "gzip", "gzip"),
+])
+def test_compressed_html_is_decoded_rewritten_and_reencoded(tailor, path, accept, coding):
+    with httpx.Client(trust_env=False) as c:
+        with c.stream("GET", tailor + path, headers={"accept": "text/html", "accept-encoding": accept}) as r:
+            wire = b"".join(r.iter_raw())
+    assert r.headers["content-encoding"] == coding
+    assert int(r.headers["content-length"]) == len(wire)
+    body = {"gzip": gzip.decompress, "br": brotli.decompress}[coding](wire)
+    i = body.index(TAG_MARK)
+    tag = body[i : body.index(b"</script>", i) + len(b"</script>")]
+    assert body.replace(tag, b"") == PAGE
+    assert "Accept-Encoding" in r.headers["vary"]
+
+
+def test_reencoded_body_bytes_match_content_length(tailor):
+    with httpx.Client(trust_env=False) as c:
+        with c.stream("GET", tailor + "/page.gz", headers={"accept": "text/html", "accept-encoding": "gzip"}) as r:
+            wire = b"".join(r.iter_raw())
+    assert r.headers["content-encoding"] == "gzip"
+    assert int(r.headers["content-length"]) == len(wire)
+    assert TAG_MARK in gzip.decompress(wire)
+
+
+def test_client_without_compression_gets_identity(client):
+    r = client.get("/page.br", headers={"accept": "text/html", "accept-encoding": "identity"})
+    assert "content-encoding" not in r.headers
+    assert TAG_MARK in r.content
+
+
+def test_origin_is_only_asked_for_codings_tailor_can_decode(client, origin):
+    client.get("/page", headers={"accept": "text/html", "accept-encoding": "gzip, compress, exotic"})
+    sent = header(last_seen(origin, "/page"), "accept-encoding")[0]
+    assert "exotic" not in sent and "compress," not in sent + ","
+    assert "gzip" in sent
+
+
+def test_undecodable_html_passes_through_byte_for_byte(tailor):
+    with httpx.Client(trust_env=False) as c:
+        with c.stream("GET", tailor + "/page.bad-gzip", headers={"accept": "text/html", "accept-encoding": "gzip"}) as r:
+            wire = b"".join(r.iter_raw())
+    assert wire == b"\x1f\x8b\x08\x00garbage-not-gzip"
+
+
+def test_gzip_bomb_is_not_inflated_and_passes_through(tailor):
+    with httpx.Client(trust_env=False, timeout=20) as c:
+        with c.stream("GET", tailor + "/bomb", headers={"accept": "text/html", "accept-encoding": "gzip"}) as r:
+            wire = b"".join(r.iter_raw())
+    assert r.status_code == 200
+    assert r.headers["content-encoding"] == "gzip"
+    assert len(wire) < 1024 * 1024  # the compressed original, not 64 MB
+    assert TAG_MARK not in wire
+
+
+def test_html_over_the_cap_streams_through_untouched(client):
+    r = client.get("/huge-html", headers={"accept": "text/html"})
+    assert r.status_code == 200
+    assert len(r.content) > 6 * 1024 * 1024
+    assert TAG_MARK not in r.content
+
+
+def test_page_without_head_gets_tag_at_body_start(client):
+    r = client.get("/nohead", headers={"accept": "text/html"})
+    assert r.content.startswith(b"<html><body>" + TAG_MARK)
+
+
+def test_error_pages_and_non_get_pass_through_unrewritten(client):
+    r = client.get("/error-html", headers={"accept": "text/html"})
+    assert r.status_code == 500 and r.content == PAGE
+    r = client.head("/page", headers={"accept": "text/html"})
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-length"] == str(len(PAGE))
+
+
+def test_304_and_etag_pass_through_for_assets(client, origin):
+    r = client.get("/asset.css")
+    assert r.status_code == 200 and r.headers["etag"] == '"css-1"'
+    r = client.get("/asset.css", headers={"if-none-match": '"css-1"'})
+    assert r.status_code == 304 and r.content == b""
+
+
+def test_rewritten_page_answers_304_for_its_own_variant_etag(client):
+    first = client.get("/page", headers={"accept": "text/html"})
+    again = client.get("/page", headers={"accept": "text/html", "if-none-match": first.headers["etag"]})
+    assert again.status_code == 304
+    other = client.get("/page", headers={"accept": "text/html", "if-none-match": '"v1"'})
+    assert other.status_code == 200  # the origin's own validator never yields another variant's 304
+
+
+def test_large_download_streams_without_buffering(client, origin):
+    origin.gate.clear()
+    with client.stream("GET", "/gated") as r:
+        it = r.iter_raw()
+        first = next(it)
+        # The origin has not finished (it waits for the gate): Tailor must have streamed.
+        assert first.startswith(b"first-chunk")
+        origin.gate.set()
+        rest = b"".join(it)
+    assert (first + rest) == b"first-chunk;rest"
+
+
+def test_big_download_is_complete_and_exact(client):
+    h = hashlib.sha256()
+    n = 0
+    with client.stream("GET", "/big?mb=20") as r:
+        assert r.headers["content-length"] == str(20 * 1024 * 1024)
+        for chunk in r.iter_raw():
+            h.update(chunk)
+            n += len(chunk)
+    assert n == 20 * 1024 * 1024
+    assert h.hexdigest() == hashlib.sha256(b"\x00" * n).hexdigest()
+
+
+def test_chunked_upload_streams_to_the_origin(client):
+    parts = [bytes([i]) * 100_000 for i in range(30)]
+
+    def gen():
+        yield from parts
+
+    r = client.post("/echo", content=gen(), headers={"content-type": "application/octet-stream"})
+    seen = r.json()
+    body = b"".join(parts)
+    assert seen["body_len"] == len(body)
+    assert seen["body_sha"] == hashlib.sha256(body).hexdigest()
+
+
+def test_upload_with_content_length_keeps_it(client, origin):
+    r = client.post("/echo", content=b"a=1&b=2", headers={"content-type": "application/x-www-form-urlencoded"})
+    seen = r.json()
+    assert seen["body_len"] == 7
+    assert header(seen, "content-length") == ["7"]
+    assert header(seen, "transfer-encoding") == []
+
+
+def test_hop_by_hop_and_connection_named_headers_are_stripped(client, origin):
+    client.get("/echo", headers={"connection": "keep-alive, X-Secret", "x-secret": "s3cr3t", "keep-alive": "timeout=5",
+                                 "te": "trailers", "proxy-authorization": "Basic Zm9v", "x-normal": "kept"})
+    seen = last_seen(origin, "/echo")
+    names = {k.lower() for k, _ in seen["headers"]}
+    assert "x-secret" not in names and "te" not in names and "proxy-authorization" not in names
+    assert header(seen, "x-normal") == ["kept"]
+    r = client.get("/conn-header")
+    assert "x-private-hop" not in r.headers and "keep-alive" not in r.headers
+
+
+def test_forwarded_headers_are_set_and_spoofing_from_untrusted_peer_ignored(origin, tmp_path):
+    # Only 10.0.0.0/8 is trusted: the test client (127.0.0.1) is not, so its XFF is dropped.
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path), trusted_proxies=["10.0.0.0/8"])
+    with serve(create_app(settings, personalize=False)) as url, httpx.Client(trust_env=False) as c:
+        c.get(url + "/echo", headers={"x-forwarded-for": "6.6.6.6", "x-forwarded-host": "evil.example", "forwarded": "for=6.6.6.6"})
+    seen = last_seen(origin, "/echo")
+    assert header(seen, "x-forwarded-for") == ["127.0.0.1"]
+    assert header(seen, "x-forwarded-host")[0].startswith("127.0.0.1:")
+    assert header(seen, "forwarded")[0].startswith("for=127.0.0.1;proto=http")
+    assert header(seen, "x-forwarded-proto") == ["http"]
+
+
+def test_trusted_peer_xff_is_appended(client, origin):
+    client.get("/echo", headers={"x-forwarded-for": "203.0.113.9"})
+    seen = last_seen(origin, "/echo")
+    assert header(seen, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"]
+
+
+def test_host_header_and_overrides_never_pick_the_upstream(client, origin):
+    client.get("/echo", headers={"host": "evil.example", "x-original-url": "/admin", "x-forwarded-host": "evil.example"})
+    seen = last_seen(origin, "/echo")
+    origin_host = origin.url.removeprefix("http://")
+    assert header(seen, "host") == [origin_host]
+    assert header(seen, "x-original-url") == []
+    assert seen["path"] == "/echo"
+
+
+def _raw_request(url: str, request: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def test_absolute_form_uri_never_reaches_another_host(tailor, origin):
+    evil = Origin()
+    with serve(evil.app) as evil_url:
+        target = evil_url.removeprefix("http://")
+        for req in (
+            f"GET {evil_url}/steal HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode(),
+            f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode(),
+            f"GET //{target}/steal HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode(),
+        ):
+            answer = _raw_request(tailor, req)
+            assert answer.startswith(b"HTTP/1.1 ")
+        assert evil.seen == []
+    # whatever reached the real origin asked for a path, not another host
+    assert all(r["path"].startswith("/") for r in origin.seen)
+
+
+def test_location_to_the_origin_is_rewritten_foreign_left_alone(client, tailor):
+    r = client.get("/redirect-self")
+    assert r.status_code == 302
+    assert r.headers["location"] == tailor + "/target?a=1"
+    r = client.get("/redirect-away")
+    assert r.headers["location"] == "https://example.org/elsewhere"
+
+
+def test_origin_set_cookies_are_all_preserved(client):
+    r = client.get("/cookies", headers={"accept": "text/html"})
+    cookies = r.headers.get_list("set-cookie")
+    assert any(c.startswith("session=abc123") for c in cookies)
+    assert any(c.startswith("csrftoken=tok456") for c in cookies)
+
+
+def test_origin_cookies_never_leak_to_another_visitor(tailor, origin):
+    with httpx.Client(trust_env=False) as a:
+        a.get(tailor + "/cookies")
+    with httpx.Client(trust_env=False) as b:
+        b.get(tailor + "/echo")
+    assert header(last_seen(origin, "/echo"), "cookie") == []
+
+
+def test_origin_refusing_connections_gives_502_fast(tmp_path):
+    settings = load_settings(None, origin=f"http://127.0.0.1:{free_port()}", data_dir=str(tmp_path))
+    with serve(create_app(settings, personalize=False)) as url, httpx.Client(trust_env=False) as c:
+        c.get(url + "/_tailor/health")
+        t = time.perf_counter()
+        r = c.get(url + "/anything")
+        elapsed = time.perf_counter() - t
+    assert r.status_code == 502
+    assert elapsed < 0.05
+    assert b"127.0.0.1" not in r.content and b"Error" not in r.content[:0]
+    assert r.headers["content-type"].startswith("text/html")
+
+
+def test_slow_origin_gives_504(client):
+    r = client.get("/slow?s=3")
+    assert r.status_code == 504
+    assert b"took too long" in r.content
+
+
+def test_sse_and_ranges_pass_through(client):
+    with client.stream("GET", "/sse") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert b"".join(r.iter_raw()) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    r = client.get("/range", headers={"range": "bytes=0-9", "accept": "text/html"})
+    assert r.status_code == 206 and r.content == bytes(range(10))
+
+
+def test_customer_header_is_stripped(client):
+    r = client.get("/customer", headers={"accept": "text/html"})
+    assert "x-tailor-customer" not in r.headers
+
+
+def test_legacy_charset_page_keeps_its_bytes(client):
+    r = client.get("/latin1", headers={"accept": "text/html"})
+    assert b"caf\xe9</title>" in r.content and b"<body>caf\xe9</body>" in r.content
+    assert TAG_MARK in r.content
+
+
+def test_tag_is_served_with_long_caching(client):
+    page = client.get("/page", headers={"accept": "text/html"}).content
+    i = page.index(b"/_tailor/t.js?v=")
+    src = page[i : page.index(b'"', i)].decode()
+    r = client.get(src, headers={"accept-encoding": "identity"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in r.headers["cache-control"]
+    assert client.get(src, headers={"if-none-match": r.headers["etag"]}).status_code == 304
+
+
+def test_reserved_prefix_is_never_forwarded(client, origin):
+    before = len(origin.seen)
+    assert client.get("/_tailor/nope").status_code == 404
+    assert client.get("/_tailor/metrics").status_code == 401
+    assert len(origin.seen) == before
