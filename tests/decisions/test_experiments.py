@@ -207,3 +207,26 @@ def test_report_with_no_data_is_well_formed(tmp_path: Path) -> None:
     import msgspec
 
     assert msgspec.json.decode(msgspec.json.encode(report))["experiments"][0]["name"] == "tone"
+
+
+def test_per_persona_report_feeds_the_bandit(tmp_path: Path) -> None:
+    s = settings_from(tmp_path, BANDIT.replace('mode = "bandit"', 'mode = "bandit"\nper_persona = true'))
+    events = []
+    for i in range(40):
+        vid = f"v{i}"
+        persona_nonce = "abcd0001_camper" if i < 20 else "abcd0002"
+        arm = "urgent" if i % 2 else "calm"
+        events.append((vid, NOW, _exposure(arm, i, nonce=persona_nonce)))
+        if i < 20 and arm == "urgent":
+            events.append((vid, NOW + 1, Click(id=f"click{i:05d}", ts=0, item="t", slot="promo")))
+    report = compute(events, s)
+    stats = arm_stats(report)
+    assert stats["tone"] == {"calm": ArmStats(20, 0), "urgent": ArmStats(20, 10)}
+    assert stats["tone@camper"] == {"calm": ArmStats(10, 0), "urgent": ArmStats(10, 10)}
+    assert "persona camper" in format_report(report)
+
+
+def test_repeated_slot_name_decides_the_first_only(tmp_path: Path) -> None:
+    s = settings_from(tmp_path, SPLIT)
+    got = decide(s, page(PROMO, PROMO), profile("v1"))
+    assert list(got.decisions) == ["promo"]
