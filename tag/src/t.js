@@ -91,7 +91,8 @@
   let post = (events, leaving) => {
     let body = new Blob([JSON.stringify({ events })], { type: "text/plain" });
     if (!(leaving && nav.sendBeacon?.(endpoint, body)))
-      fetch(endpoint, { method: "POST", body, keepalive: true }).then(
+      // keepalive (survives the page) within its 64 KB in-flight quota
+      fetch(endpoint, { method: "POST", body, keepalive: body.size < 3e4 }).then(
         (r) => r.ok || r.status == 400 || r.status == 413 || keep(events),
         () => keep(events)
       );
@@ -119,7 +120,7 @@
 
   // -- one page view's state (reset by every page view, SPA ones too) -------
   let page, pageItem, engagedMs, visibleSince, depth, exposed;
-  let itemOf = (el) => ({ item: attr(el, "item") ?? attr(el, "page-item"), tags: tagList(attr(el, "tags")) });
+  let itemOf = (el) => ({ item: attr(el, "item") || attr(el, "page-item") || undefined, tags: tagList(attr(el, "tags")) });
   let scrolled = () =>
     (depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100) || 0)));
   // Engaged time stops while the tab is hidden; the report is cumulative.
@@ -196,8 +197,9 @@
     (entries) => {
       for (let { target: el, intersectionRatio } of entries) {
         clearTimeout(el.tailorTimer);
-        if (intersectionRatio >= 0.5)
-          el.tailorTimer = later(
+        el.tailorTimer =
+          intersectionRatio >= 0.5 &&
+          later(
             () =>
               exposed.has(el) ||
               !el.isConnected ||
@@ -217,8 +219,8 @@
   );
 
   // -- items: click and hover ---------------------------------------------
-  let itemEvent = (type, el, ms, slot = closest(el, SLOT)) =>
-    el && send(type, { ...itemOf(el), ms, slot: attr(slot, "slot"), decision: attr(slot, "tailor-decision") });
+  let itemEvent = (type, el, ms, slot = closest(el, SLOT), it = itemOf(el)) =>
+    it.item && send(type, { ...it, ms, slot: attr(slot, "slot"), decision: attr(slot, "tailor-decision") });
   let hovered, hoverTimer;
   let listen = (target, type, fn) => target.addEventListener(type, guard(fn), true);
   let leave = () => {
