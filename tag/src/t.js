@@ -164,8 +164,8 @@
     exposed = new Set();
     scrolled();
     send("page_view", {
-      referrer: text(referrer, 2048) || "",
-      title: text(d.title) || "",
+      referrer: text(referrer, 2048),
+      title: text(d.title),
       utm: props(Object.fromEntries([...query].filter(([k]) => !k.indexOf("utm_")))),
       vw: innerWidth,
       vh: innerHeight,
