@@ -5,7 +5,6 @@ Playwright cannot download browsers here; it drives Debian's /usr/bin/chromium.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,6 @@ from proxy.app import create_app
 from proxy.settings import load_settings
 from tests.servers import serve
 
-CHROMIUM = os.environ.get("TAILOR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -47,16 +36,6 @@ def tailor_url(shop_url, tmp_path_factory):
                              data_dir=str(tmp_path_factory.mktemp("tailor-data")))
     with serve(create_app(settings)) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

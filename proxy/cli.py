@@ -111,7 +111,7 @@ def _demo(args: argparse.Namespace) -> int:
     from examples.shop.app import create_app as create_shop
     from proxy.app import create_app
 
-    shop_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    shop_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY needs proto set
     shop_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     shop_sock.bind(("127.0.0.1", 0))
     shop_url = f"http://127.0.0.1:{shop_sock.getsockname()[1]}"

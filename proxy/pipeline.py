@@ -149,7 +149,10 @@ class HtmlPipeline:
             now=now,
             settings=settings,
             is_new_visitor=is_new,
+            vid=vid,
         )
+        if page.page_item is not None and context.page_item is None:
+            context = msgspec.structs.replace(context, page_item=page.page_item.id)
         if bot:
             context = msgspec.structs.replace(context, is_bot=True)
         forced = self.forced_for(headers)
