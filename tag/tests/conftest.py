@@ -10,16 +10,6 @@ import pytest
 from tag.tests.pages import PAGES
 from tag.tests.site import Site
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 # Headless Chromium never hides a tab, so visibility is driven from the test:
 # document.visibilityState reads window.__vis, and __setVisibility(v) fires the
 # real visibilitychange event the tag listens to.
@@ -31,14 +21,7 @@ window.__setVisibility = (v) => { window.__vis = v; document.dispatchEvent(new E
 """
 
 
-@pytest.fixture(scope="package")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+# `browser` comes from tests/browser_plugin.py: one Chromium for every suite.
 
 
 @pytest.fixture
