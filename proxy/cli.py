@@ -79,6 +79,7 @@ def _serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--config", default=None, help="tailor.toml")
+    p.add_argument("--data-dir", default=None, help="journal, profiles and generated secret (default tailor-data)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:

@@ -10,6 +10,7 @@ walks the list the same way, from the right).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
@@ -72,8 +73,10 @@ class TrustedProxies:
 
     def __init__(self, cidrs: Sequence[str]) -> None:
         self._networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+        # Parsing an address costs ~2 µs; peers repeat, so remember verdicts (bounded).
+        self.trusts = functools.lru_cache(maxsize=4096)(self._trusts)  # type: ignore[method-assign]
 
-    def trusts(self, address: str | None) -> bool:
+    def _trusts(self, address: str | None) -> bool:
         if not address or not self._networks:
             return False
         try:
