@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import os
+import signal
 import logging
 import random
 import secrets
 from pathlib import Path
+
+import msgspec
 
 import tag as tag_asset
 from proxy import headers as H
@@ -30,6 +34,7 @@ log = logging.getLogger("tailor")
 
 PREFIX = "/_tailor/"
 STATS_REFRESH_SECONDS = 10.0
+CONFIG_POLL_SECONDS = 2.0
 
 
 class TailorApp:
@@ -45,6 +50,8 @@ class TailorApp:
         self.metrics = Metrics()
         self._rng = rng
         self._personalize = personalize
+        self.config_poll_seconds = CONFIG_POLL_SECONDS
+        self.reloads = 0
         self.forwarder: Forwarder | None = None
         self.collector = None
         self.services: Services | None = None
@@ -151,6 +158,58 @@ class TailorApp:
         pipeline = HtmlPipeline(s, tag_html=self._tag_html, services=self.services, metrics=self.metrics, clock=self.clock, rng=self._rng)
         self.pipeline = pipeline
         self.forwarder = Forwarder(s, self.upstream, pipeline, self.metrics)
+        if s.source and self.services is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._watch_config(s.source)))
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # only in the main thread
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload)
+
+    def reload(self) -> bool:
+        """Re-read the config file and swap in new personalization rules, atomically.
+
+        Requests in flight finish with the rules they started with; the next
+        request uses the new ones. The [proxy], [collector] and [profiles]
+        sections are bound to open sockets and files: they change on restart.
+        A broken file is reported and the running rules stay.
+        """
+        from proxy.decisions.engine import DecisionEngine
+        from proxy.errors import ConfigError
+        from proxy.settings import load_settings
+
+        old = self.settings
+        if not old.source or self.services is None:
+            return False
+        try:
+            new = load_settings(old.source)
+            new = msgspec.structs.replace(new, proxy=old.proxy, collector=old.collector, profiles=old.profiles, tag=old.tag)
+            engine = DecisionEngine(new)
+        except ConfigError as exc:
+            log.error("config not reloaded, keeping the running rules: %s", exc)
+            return False
+        except Exception:
+            log.exception("config not reloaded, keeping the running rules")
+            return False
+        self.settings = new
+        self.services.engine = engine
+        self.pipeline.reconfigure(new)
+        self.reloads += 1
+        log.info("config reloaded from %s", old.source)
+        return True
+
+    async def _watch_config(self, path: str) -> None:
+        def stamp() -> tuple[float, int] | None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            return (st.st_mtime, st.st_size)
+
+        seen = stamp()
+        while True:
+            await asyncio.sleep(self.config_poll_seconds)
+            now = stamp()
+            if now is not None and now != seen:
+                seen = now
+                self.reload()
 
     async def _open_services(self) -> Services:
         from proxy.catalog import Catalog

@@ -74,6 +74,12 @@ class HtmlPipeline:
         self._background: set[asyncio.Task] = set()
         self.forced: Mapping[str, object] | None = None
 
+    def reconfigure(self, settings: Settings) -> None:
+        """New rules from a config reload (proxy.app.TailorApp.reload)."""
+        self._settings = settings
+        self._deadline = settings.decisions.deadline_ms / 1000.0
+        self._debug = settings.decisions.debug
+
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
