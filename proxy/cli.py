@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not settings.proxy.origin:
         raise ConfigError("no origin: pass --origin URL or set [proxy] origin", file=settings.source)
     p = settings.proxy
-    common = dict(host=p.host, port=p.port, proxy_headers=False, server_header=False, date_header=True,
+    common = dict(host=p.host, port=p.port, proxy_headers=False, server_header=False, date_header=False,
                   http="httptools", loop="uvloop", log_level="warning", lifespan="on")
     print(f"tailor: serving http://{p.host}:{p.port}/ in front of {p.origin}", flush=True)
     if p.workers > 1:
@@ -123,7 +123,8 @@ def _demo(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data_dir
     settings = load_settings(args.config, **overrides)
     tailor = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                                           http="httptools", lifespan="on", server_header=False, proxy_headers=False))
+                                           http="httptools", lifespan="on", server_header=False, proxy_headers=False,
+                                           date_header=False))
     shop = uvicorn.Server(uvicorn.Config(create_shop(), log_level="warning", lifespan="on"))
 
     async def run() -> None:

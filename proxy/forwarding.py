@@ -22,7 +22,7 @@ from proxy import headers as H
 from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.metrics import Metrics
 from proxy.pipeline import HtmlPipeline, PageRequest
-from proxy.responses import send_error
+from proxy.responses import http_date, send_error
 from proxy.settings import Settings
 from proxy.upstream import Upstream
 
@@ -110,6 +110,8 @@ class Forwarder:
         origin_headers_at = time.perf_counter()
         try:
             resp_headers = H.strip_hop_by_hop(resp.headers)
+            if H.get(resp_headers, b"date") is None:
+                resp_headers.append((b"date", http_date()))
             customer = H.get(resp_headers, self._customer_header)
             if customer is not None:
                 resp_headers = H.without(resp_headers, self._customer_header)

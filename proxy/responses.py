@@ -6,7 +6,25 @@ understands, and never leak internals (no exception text, no origin address).
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
+
 from proxy.headers import Headers
+
+_date_cache: list = [0, b""]
+
+
+def http_date() -> bytes:
+    """The current IMF-fixdate, formatted at most once a second.
+
+    uvicorn runs with date_header=False under Tailor so forwarded responses
+    keep the origin's own Date instead of carrying two.
+    """
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode()
+    return _date_cache[1]
 
 _PAGE = (
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>{status} {title}</title>"
@@ -30,7 +48,7 @@ TEXTS = {
 
 
 async def send_bytes(send, status: int, body: bytes, headers: Headers, *, head: bool = False) -> None:
-    hdrs = [*headers, (b"content-length", str(len(body)).encode())]
+    hdrs = [*headers, (b"content-length", str(len(body)).encode()), (b"date", http_date())]
     await send({"type": "http.response.start", "status": status, "headers": hdrs})
     await send({"type": "http.response.body", "body": b"" if head else body})
 

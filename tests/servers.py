@@ -27,7 +27,8 @@ def serve(app, *, host: str = "127.0.0.1", http: str = "httptools", lifespan: st
     """Run `app` until the block ends; yields its base URL (no trailing slash)."""
     sock = bound_socket(host)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", http=http, lifespan=lifespan, loop="asyncio", server_header=False, proxy_headers=False)
+    config = uvicorn.Config(app, log_level="warning", http=http, lifespan=lifespan, loop="asyncio", server_header=False, proxy_headers=False,
+                            date_header=not hasattr(app, "forwarder"))  # Tailor keeps the origin's Date
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     error: list[BaseException] = []

@@ -347,3 +347,10 @@ def test_reserved_prefix_is_never_forwarded(client, origin):
     assert client.get("/_tailor/nope").status_code == 404
     assert client.get("/_tailor/metrics").status_code == 401
     assert len(origin.seen) == before
+
+
+def test_one_date_header_the_origins(client):
+    r = client.get("/page", headers={"accept": "text/html"})
+    assert len(r.headers.get_list("date")) == 1
+    r = client.get("/_tailor/health")
+    assert len(r.headers.get_list("date")) == 1
