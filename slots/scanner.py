@@ -32,6 +32,14 @@ _SKIP = re.compile(
     rb"|<(?!(?i:" + _INTERESTING_START + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
     rb"|</(?!(?i:" + _INTERESTING_END + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">)*+"
 )
+# Fast path (after the head): where the exact walk would have to stop. On a lower-cased copy,
+# the constructs that change how later bytes are read (comments, bogus comments, raw text,
+# template, foreign content, select, frameset) and the end tags that close them.
+_OPENER = re.compile(rb"<(?:[!?]|/(?![a-z])|/(?:" + _INTERESTING_END + rb")[\t\n\f\r />]|(?:"
+                     + _INTERESTING_START + rb")[\t\n\f\r />])")
+# Everything but '=', quotes and '>': deleted to test a stretch for quoted values holding '>'.
+_NOT_QUOTING = bytes(c for c in range(256) if c not in b"=\"'>")
+_QUOTED_GT = re.compile(rb"=(?:\"[^\">]*+>|'[^'>]*+>)")
 _MARKER = re.compile(rb"data-(?:slot|page-item)(?=[\t\n\f\r /=>])")
 _MARKER_ASSIGNED = re.compile(rb"data-slot[\t\n\f\r ]*=")
 _SLOT_NAME_IN_TEXT = re.compile(rb"""data-slot[\t\n\f\r ]*=[\t\n\f\r ]*["']?([^"'\t\n\f\r >]*)""")
@@ -42,8 +50,17 @@ _P_CLOSERS = frozenset(b"address article aside blockquote details div dl fieldse
 
 def scan(html: bytes, *, charset: str | None = None) -> ScannedPage:
     """Find slots, the page item and the tag offset in `html`. Never raises."""
+    return _scan(html, charset, fast=True)
+
+
+def scan_exact(html: bytes, *, charset: str | None = None) -> ScannedPage:
+    """scan() without the fast path: the exact walk over every tag. The reference scan() must equal."""
+    return _scan(html, charset, fast=False)
+
+
+def _scan(html: bytes, charset: str | None, fast: bool) -> ScannedPage:
     try:
-        return _Scanner(html, charset).run()
+        return _Scanner(html, charset, fast).run()
     except Exception as exc:  # never break a page: report and pass through
         return ScannedPage(problems=(Problem(f"scanner error: {type(exc).__name__}: {exc}"),), size=len(html))
 
@@ -59,9 +76,10 @@ def _int(raw: bytes | None) -> int | None:
 
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
-                 "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset")
+                 "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
+                 "fast", "low", "low_base", "opener")
 
-    def __init__(self, html: bytes, charset: str | None) -> None:
+    def __init__(self, html: bytes, charset: str | None, fast: bool = True) -> None:
         self.html = html
         self.n = len(html)
         self.charset = charset
@@ -78,6 +96,10 @@ class _Scanner:
         self.frameset = False  # after <frameset> the tree builder drops body content
         self.markers: list[int] = []
         self.mi = 0
+        self.fast = fast
+        self.low: bytes | None = None  # lower-cased copy of html[low_base:last marker + 32]
+        self.low_base = 0
+        self.opener = -1  # absolute offset of the next _OPENER match (n: none left)
 
     # -- driver ---------------------------------------------------------
     def run(self) -> ScannedPage:
@@ -105,11 +127,46 @@ class _Scanner:
             if self.mi >= len(markers) and self.head_done:
                 return
             stop = markers[self.mi] if self.mi < len(markers) else n
-            p = skip(html, pos, stop).end()
+            if self.fast and self.head_done and stop < n:
+                p = self._hop(pos, stop)
+            else:
+                p = skip(html, pos, stop).end()
             if p >= stop:
                 pos = stop + 1 if stop < n else n  # a marker in text: nothing to do
                 continue
             pos = self._token(p)
+
+    def _hop(self, pos: int, stop: int) -> int:
+        """What `_SKIP.match(html, pos, stop).end()` returns, without tokenizing every tag on the way.
+
+        `pos` is in the data state and a marker is at `stop`. Let `e` be the first opener at or after
+        `pos` (or `stop`). If no quoted attribute value between `pos` and `e` holds a '>', every tag
+        there ends at its first '>', so `e` lies inside the tag (if any) opened after the last '>'
+        before it: the walk must stop at that tag, else at `e` itself. Otherwise: the exact walk.
+        """
+        html = self.html
+        if self.low is None:
+            self.low_base = pos
+            self.low = html[pos:self.markers[-1] + 32].lower()
+        if self.opener < pos:
+            m = _OPENER.search(self.low, pos - self.low_base)
+            self.opener = self.n if m is None else m.start() + self.low_base
+        e = min(self.opener, stop)
+        if pos < e and b"=" in html[pos:e]:
+            seg = html[pos:e].translate(None, _NOT_QUOTING).replace(b'=""', b"").replace(b"=''", b"")
+            if _QUOTED_GT.search(seg) is not None:
+                return _SKIP.match(html, pos, stop).end()
+        g = html.rfind(b">", pos, e)
+        i = pos if g < 0 else g + 1
+        n = self.n
+        while True:
+            i = html.find(b"<", i, e)
+            if i < 0:
+                return e
+            c = html[i + 1] if i + 1 < n else 0
+            if 0x61 <= (c | 0x20) <= 0x7A or c == 0x2F:
+                return i
+            i += 1
 
     def _skipped(self, start: int, end: int, where: str) -> None:
         """Markers inside a region that is not markup (comment, raw text...) are reported when they look like slots."""
