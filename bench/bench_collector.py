@@ -207,7 +207,7 @@ def main() -> None:
             import sqlite3
 
             conn = sqlite3.connect(Path(data_dir) / "tailor.sqlite3")
-            stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            stored = conn.execute("SELECT coalesce(sum(n), 0) FROM beacons").fetchone()[0]
             conn.close()
         finally:
             for proc, _ in servers.values():

@@ -6,7 +6,13 @@ takes every job waiting (up to MAX_BATCH_EVENTS events), runs them in one
 `BEGIN IMMEDIATE` transaction, each inside its own savepoint (a failing job
 fails alone), commits, then resolves every job's future at once. Requests that
 arrive while a commit is in flight ride the next one, so batches grow with load
-and a quiet server commits each request immediately (no timer to wait on).
+and a quiet server commits each request immediately (no timer to wait on). Jobs submitted with `submit_batched` and the same batch function
+run together, consecutive ones in one call (one profile load per visitor per
+commit); if that call fails, each job is retried alone in its savepoint.
+
+Storage: one `beacons` row per accepted beacon (its events as a JSON array)
+and one `event_ids` key per event (de-duplication), instead of a row and two
+index entries per event.
 
 With WAL, `synchronous=NORMAL` survives a killed process (the commit is in the
 OS before we answer); `synchronous=FULL` also survives power loss (fsync per
@@ -35,14 +41,17 @@ SAFETY_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL
 T = TypeVar("T")
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS beacons (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
     vid TEXT NOT NULL,
     received REAL NOT NULL,
+    n INTEGER NOT NULL,
     body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_vid ON events (vid);
+CREATE INDEX IF NOT EXISTS beacons_vid ON beacons (vid);
+CREATE TABLE IF NOT EXISTS event_ids (
+    id TEXT PRIMARY KEY
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS profiles (
     vid TEXT PRIMARY KEY,
     updated REAL NOT NULL,
@@ -107,6 +116,7 @@ def create_schema(path: Path) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        _migrate_event_rows(conn)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot create the schema: {exc}") from exc
@@ -114,16 +124,44 @@ def create_schema(path: Path) -> None:
         conn.close()
 
 
-class _Job:
-    __slots__ = ("fn", "weight", "future", "loop", "ok", "result")
+def _migrate_event_rows(conn: sqlite3.Connection) -> None:
+    """Databases from before `beacons`: move each old `events` row into a one-event beacon."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchall():
+        return
+    conn.execute("INSERT OR IGNORE INTO event_ids (id) SELECT id FROM events")
+    conn.execute("INSERT INTO beacons (vid, received, n, body) SELECT vid, received, 1, CAST('[' || CAST(body AS TEXT) || ']' AS BLOB) FROM events ORDER BY seq")
+    conn.execute("DROP TABLE events")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], weight: int, future: asyncio.Future[Any] | None, loop: asyncio.AbstractEventLoop | None) -> None:
+
+BatchFn = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+
+
+class _Job:
+    __slots__ = ("fn", "batch_fn", "payload", "weight", "future", "loop", "ok", "result")
+
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], Any] | None,
+        weight: int,
+        future: asyncio.Future[Any] | None,
+        loop: asyncio.AbstractEventLoop | None,
+        batch_fn: BatchFn | None = None,
+        payload: Any = None,
+    ) -> None:
         self.fn = fn
+        self.batch_fn = batch_fn
+        self.payload = payload
         self.weight = weight
         self.future = future
         self.loop = loop
         self.ok = False
         self.result: Any = None
+
+    def run_alone(self, conn: sqlite3.Connection) -> Any:
+        if self.batch_fn is not None:
+            return self.batch_fn(conn, [self.payload])[0]
+        assert self.fn is not None
+        return self.fn(conn)
 
 
 _STOP = object()
@@ -155,6 +193,20 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(fn, weight, future, loop))
+        return await future
+
+    async def submit_batched(self, batch_fn: BatchFn, payload: Any, *, weight: int = 1) -> Any:
+        """Like `submit`, but consecutive jobs with the same `batch_fn` run as one call.
+
+        `batch_fn(conn, payloads)` returns one result per payload, in order. If it
+        raises (anything but an OperationalError), each payload runs alone in
+        its own savepoint, so a bad one fails by itself.
+        """
+        if self._closed or self._failed is not None:
+            raise StoreError("the event journal is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Job(None, weight, future, loop, batch_fn, payload))
         return await future
 
     def submit_nowait(self, fn: Callable[[sqlite3.Connection], Any], *, weight: int = 1) -> None:
@@ -198,18 +250,19 @@ class GroupCommitWriter:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for job in batch:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        job.result = job.fn(conn)
-                        job.ok = True
-                        conn.execute("RELEASE job")
-                    except sqlite3.OperationalError:
-                        raise  # disk full, I/O error, lock timeout: the whole batch fails
-                    except Exception as exc:  # noqa: BLE001 - one bad job must not sink its neighbours
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
-                        job.result = exc
+                start = 0
+                while start < len(batch):
+                    end = start + 1
+                    batch_fn = batch[start].batch_fn
+                    if batch_fn is not None:
+                        while end < len(batch) and batch[end].batch_fn is batch_fn:
+                            end += 1
+                    if end - start > 1 and batch_fn is not None and _run_together(conn, batch_fn, batch[start:end]):
+                        start = end
+                        continue
+                    for job in batch[start:end]:
+                        _run_alone(conn, job)
+                    start = end
                 conn.execute("COMMIT")
                 self.commits += 1
             except BaseException:
@@ -231,6 +284,39 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, jobs)
             except RuntimeError:
                 pass  # that loop is gone
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
+    conn.execute("SAVEPOINT job")
+    try:
+        job.result = job.run_alone(conn)
+        job.ok = True
+        conn.execute("RELEASE job")
+    except sqlite3.OperationalError:
+        raise  # disk full, I/O error, lock timeout: the whole batch fails
+    except Exception as exc:  # noqa: BLE001 - one bad job must not sink its neighbours
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        job.result = exc
+
+
+def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[_Job]) -> bool:
+    """One call for all `jobs`; False (and nothing written) if it failed, so they run alone."""
+    conn.execute("SAVEPOINT jobs")
+    try:
+        results = batch_fn(conn, [job.payload for job in jobs])
+        if len(results) != len(jobs):
+            raise ValueError(f"batch function returned {len(results)} results for {len(jobs)} jobs")
+        conn.execute("RELEASE jobs")
+    except sqlite3.OperationalError:
+        raise
+    except Exception:  # noqa: BLE001 - retried one by one, where the culprit fails alone
+        conn.execute("ROLLBACK TO jobs")
+        conn.execute("RELEASE jobs")
+        return False
+    for job, result in zip(jobs, results):
+        job.result, job.ok = result, True
+    return True
 
 
 class _Checkpointer:

@@ -61,7 +61,9 @@ DAY = 86_400.0
 
 def decayed(score: Score, now: float, half_life_days: float) -> float:
     """A score's value at `now` (never grows when `now` is before its ts)."""
-    age = max(0.0, now - score.ts)
+    age = now - score.ts
+    if age <= 0.0:
+        return score.value  # the common case inside one beacon: no time has passed
     return score.value * math.pow(0.5, age / (half_life_days * DAY))
 
 
@@ -247,17 +249,32 @@ def _bump(scores: dict[str, Score], key: str, weight: float, now: float, half_li
             weakest = min(scores, key=lambda k: decayed(scores[k], now, half_life))
             del scores[weakest]
         scores[key] = Score(weight, now)
+    elif score.ts >= now:
+        score.value += weight  # no time has passed: nothing to decay
     else:
-        score.value = decayed(score, now, half_life) + weight
-        score.ts = max(score.ts, now)
+        score.value = score.value * math.pow(0.5, (now - score.ts) / (half_life * DAY)) + weight
+        score.ts = now
+
+
+def event_kind(event: ev.Event) -> str:
+    """The event's wire `type` tag ("page_view", ...)."""
+    kind = _KINDS.get(type(event))
+    if kind is None:
+        kind = _KINDS[type(event)] = type(event).__struct_config__.tag  # type: ignore[attr-defined]
+    return kind
+
+
+_KINDS: dict[type, str] = {}
 
 
 def _remember(profile: Profile, event: ev.Event, now: float, item: str | None, session: int) -> None:
-    kind = type(event).__struct_config__.tag  # type: ignore[attr-defined]
+    kind = event_kind(event)
     if isinstance(event, ev.Custom):
         kind = f"custom:{event.name}"
-    profile.recent.append(RecentEvent(kind, now, item, session))
-    del profile.recent[:-MAX_RECENT]
+    recent = profile.recent
+    recent.append(RecentEvent(kind, now, item, session))
+    if len(recent) > MAX_RECENT:
+        del recent[:-MAX_RECENT]
 
 
 def _cap_dict(values: dict[str, float], cap: int) -> None:

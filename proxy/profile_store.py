@@ -2,7 +2,9 @@
 
 Rule: `record` journals each event (duplicate ids dropped) and folds the
 accepted ones into the visitor's profile in the same transaction, so when it
-returns the events are durable and the profile reflects them. `get` is the
+returns the events are durable and the profile reflects them. All the
+`record`s of one group commit run together: one dedup insert for every event
+id, one beacon row per call, one profile load, fold and save per visitor. `get` is the
 per-page fast path: a per-process L1 cache, kept honest across worker
 processes by `PRAGMA data_version` (did any other connection commit?) plus the
 `changes` log (which visitors changed since the sequence number we last saw):
@@ -48,12 +50,20 @@ MAX_COVIEW_PARTNERS = 20  # items of the session paired with a newly viewed item
 MAX_COVIEWS_PER_ITEM = 20  # returned by catalog_stats
 MIN_REPURCHASE_SECONDS = 3600.0  # two orders within an hour are one shopping trip
 DAY = 86_400.0
+IDS_PER_STATEMENT = 500
 _MISSING = object()
 
 _profile_encoder = msgspec.msgpack.Encoder()
 _profile_decoder = msgspec.msgpack.Decoder(Profile)
-_event_encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(ev.Event)
+_events_encoder = msgspec.json.Encoder()
+_events_decoder = msgspec.json.Decoder(list[ev.Event])
+
+
+class _EventId(msgspec.Struct):
+    id: str
+
+
+_ids_decoder = msgspec.json.Decoder(list[_EventId])
 _item_decoder = msgspec.msgpack.Decoder(Item)
 
 _POP_WEIGHT = {"page_view": 1.0, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
@@ -114,13 +124,10 @@ class ProfileStore:
         """Journal + fold; durable when it returns. Raises StoreError if not persisted."""
         if not events:
             return RecordResult(0, 0)
-        settings = self._profiles_settings
-        bodies = [_event_encoder.encode(e) for e in events]
-
-        def job(conn: sqlite3.Connection) -> RecordResult:
-            return _record(conn, vid, events, bodies, received, gpc, settings)
-
-        return await self._writer.submit(job, weight=len(events))
+        keep = [event for event in events if isinstance(event, ev.Consent)] if gpc else list(events)
+        request = _RecordRequest(vid, keep, len(events) - len(keep), received, gpc, self._profiles_settings)
+        result: RecordResult = await self._writer.submit_batched(_record_batch, request, weight=len(events))
+        return result
 
     async def link_customer(self, vid: str, customer: str) -> None:
         if not customer:
@@ -250,11 +257,11 @@ class ProfileStore:
                 canonical = _resolve(conn, vid)
                 rows = conn.execute("SELECT body FROM profiles WHERE vid = ?", (canonical,)).fetchall()
                 marks = ",".join("?" * len(vids))
-                events = conn.execute(f"SELECT vid, received, body FROM events WHERE vid IN ({marks}) ORDER BY seq", vids).fetchall()  # noqa: S608
+                beacons = conn.execute(f"SELECT vid, received, body FROM beacons WHERE vid IN ({marks}) ORDER BY seq", vids).fetchall()  # noqa: S608
                 return {
                     "vid": vid,
                     "profile": msgspec.to_builtins(_profile_decoder.decode(rows[0][0])) if rows else None,
-                    "events": [{"vid": v, "received": r, "event": msgspec.json.decode(body)} for v, r, body in events],
+                    "events": [{"vid": v, "received": r, "event": event} for v, r, body in beacons for event in msgspec.json.decode(body)],
                 }
             finally:
                 conn.close()
@@ -274,12 +281,13 @@ def iter_events(path: Path, since: float = 0) -> Iterator[tuple[str, float, ev.E
     try:
         last = 0
         while True:
-            rows = conn.execute("SELECT seq, vid, received, body FROM events WHERE seq > ? AND received >= ? ORDER BY seq LIMIT 1000", (last, since)).fetchall()
+            rows = conn.execute("SELECT seq, vid, received, body FROM beacons WHERE seq > ? AND received >= ? ORDER BY seq LIMIT 1000", (last, since)).fetchall()
             if not rows:
                 return
             for seq, vid, received, body in rows:
                 last = seq
-                yield vid, received, _event_decoder.decode(body)
+                for event in _events_decoder.decode(body):
+                    yield vid, received, event
     finally:
         conn.close()
 
@@ -322,38 +330,72 @@ def _changed(conn: sqlite3.Connection, vids: Iterable[str]) -> None:
     conn.executemany("INSERT INTO changes (vid) VALUES (?)", [(v,) for v in vids])
 
 
-def _record(
-    conn: sqlite3.Connection, vid: str, events: Sequence[ev.Event], bodies: list[bytes], received: float, gpc: bool, settings: ProfileSettings
-) -> RecordResult:
-    canonical = _resolve(conn, vid)
-    profile = _load(conn, canonical) or Profile(vid=canonical, created=received)
-    accepted = duplicates = 0
+class _RecordRequest:
+    """One `record` call waiting for the writer: the events to journal (GPC already applied)."""
+
+    __slots__ = ("vid", "events", "ignored", "received", "gpc", "settings")
+
+    def __init__(self, vid: str, events: list[ev.Event], ignored: int, received: float, gpc: bool, settings: ProfileSettings) -> None:
+        self.vid = vid
+        self.events = events
+        self.ignored = ignored
+        self.received = received
+        self.gpc = gpc
+        self.settings = settings
+
+
+def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest]) -> list[RecordResult]:
+    """Every `record` of one group commit: one dedup insert, one profile load/save per visitor."""
+    fresh = _insert_ids(conn, [event.id for request in requests for event in request.events])
+    canonicals: dict[str, str] = {}
+    profiles: dict[str, Profile] = {}
+    dirty: dict[str, Profile] = {}
+    beacon_rows: list[tuple[str, float, int, bytes]] = []
     pop: dict[str, float] = {}
     pairs: dict[tuple[str, str], float] = {}
     repurchases: list[tuple[str, float]] = []
-    keep = [(event, body) for event, body in zip(events, bodies) if not gpc or isinstance(event, ev.Consent)]
-    ignored = len(events) - len(keep)
-    fresh = _insert_events(conn, vid, received, keep)
-    for event, _ in keep:
-        if event.id not in fresh:
-            duplicates += 1
-            continue
-        accepted += 1
-        tracking = not profile.gpc and not gpc and profile.consent.get("personalization", True)
-        if tracking:
-            _catalog_facts(profile, event, received, settings.session_timeout_minutes * 60.0, pop, pairs, repurchases)
-        fold(profile, event, now=received, settings=settings, gpc=gpc)
-    if gpc and not profile.gpc:
-        profile.gpc = True
-        forget_behaviour(profile)
-        profile.updated = max(profile.updated, received)
-    if accepted or (gpc and ignored):
-        _save(conn, profile)
+    latest = 0.0
+    results: list[RecordResult] = []
+    for request in requests:
+        received, gpc, settings = request.received, request.gpc, request.settings
+        latest = max(latest, received)
+        canonical = canonicals.get(request.vid)
+        if canonical is None:
+            canonical = canonicals[request.vid] = _resolve(conn, request.vid)
+        profile = profiles.get(canonical)
+        if profile is None:
+            profile = profiles[canonical] = _load(conn, canonical) or Profile(vid=canonical, created=received)
+        accepted: list[ev.Event] = []
+        for event in request.events:
+            if event.id in fresh:
+                fresh.discard(event.id)  # the same id again (later in this batch) is a duplicate
+                accepted.append(event)
+        session_timeout = settings.session_timeout_minutes * 60.0
+        for event in accepted:
+            if not profile.gpc and not gpc and profile.consent.get("personalization", True):
+                _catalog_facts(profile, event, received, session_timeout, pop, pairs, repurchases)
+            fold(profile, event, now=received, settings=settings, gpc=gpc)
+        if gpc and not profile.gpc:
+            profile.gpc = True
+            forget_behaviour(profile)
+            profile.updated = max(profile.updated, received)
+        if accepted or (gpc and request.ignored):
+            dirty[canonical] = profile
+        if accepted:
+            beacon_rows.append((request.vid, received, len(accepted), _events_encoder.encode(accepted)))
+        results.append(RecordResult(len(accepted), len(request.events) - len(accepted), request.ignored))
+    if beacon_rows:
+        conn.executemany("INSERT INTO beacons (vid, received, n, body) VALUES (?, ?, ?, ?)", beacon_rows)
+    if dirty:
+        conn.executemany(
+            "INSERT OR REPLACE INTO profiles (vid, updated, body) VALUES (?, ?, ?)", [(p.vid, p.updated, _profile_encoder.encode(p)) for p in dirty.values()]
+        )
+        _changed(conn, dirty)
     if pop:
         conn.executemany(
             "INSERT INTO popularity (item, value, ts) VALUES (?, ?, ?) ON CONFLICT (item) DO UPDATE SET "
             "value = popularity.value * pow(0.5, max(0.0, excluded.ts - popularity.ts) / ?) + excluded.value, ts = max(popularity.ts, excluded.ts)",
-            [(item, value, received, POPULARITY_HALF_LIFE_DAYS * DAY) for item, value in pop.items()],
+            [(item, value, latest, POPULARITY_HALF_LIFE_DAYS * DAY) for item, value in pop.items()],
         )
     if pairs:
         conn.executemany(
@@ -365,19 +407,30 @@ def _record(
             "INSERT INTO repurchase (item, total_days, n) VALUES (?, ?, 1) ON CONFLICT (item) DO UPDATE SET total_days = repurchase.total_days + excluded.total_days, n = repurchase.n + 1",
             repurchases,
         )
-    return RecordResult(accepted, duplicates, ignored)
+    return results
 
 
-def _insert_events(conn: sqlite3.Connection, vid: str, received: float, events: list[tuple[ev.Event, bytes]]) -> set[str]:
-    """Insert in one statement; the ids actually inserted (duplicates are ignored by the UNIQUE id)."""
-    if not events:
-        return set()
-    values = ",".join(["(?, ?, ?, ?)"] * len(events))
-    params: list[object] = []
-    for event, body in events:
-        params += (event.id, vid, received, body)
-    rows = conn.execute(f"INSERT OR IGNORE INTO events (id, vid, received, body) VALUES {values} RETURNING id", params).fetchall()  # noqa: S608
-    return {row[0] for row in rows}
+def _insert_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    """Claim event ids; the ones actually inserted (ids already journalled are ignored)."""
+    fresh: set[str] = set()
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = ids[start : start + IDS_PER_STATEMENT]
+        values = ",".join(["(?)"] * len(chunk))
+        fresh.update(row[0] for row in conn.execute(f"INSERT OR IGNORE INTO event_ids (id) VALUES {values} RETURNING id", chunk).fetchall())  # noqa: S608
+    return fresh
+
+
+def _forget_beacons(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> int:
+    """Delete the beacons matching `where` and their event ids; returns the events deleted."""
+    deleted = 0
+    while True:
+        rows = conn.execute(f"SELECT seq, n, body FROM beacons WHERE {where} ORDER BY seq LIMIT 1000", params).fetchall()  # noqa: S608
+        if not rows:
+            return deleted
+        ids = [(e.id,) for _, _, body in rows for e in _ids_decoder.decode(body)]
+        conn.executemany("DELETE FROM event_ids WHERE id = ?", ids)
+        conn.executemany("DELETE FROM beacons WHERE seq = ?", [(seq,) for seq, _, _ in rows])
+        deleted += sum(n for _, n, _ in rows)
 
 
 def _catalog_facts(
@@ -434,7 +487,7 @@ def _link(conn: sqlite3.Connection, vid: str, customer: str, now: float, setting
 def _delete(conn: sqlite3.Connection, vid: str) -> int:
     vids = _linked_vids(conn, vid)
     marks = ",".join("?" * len(vids))
-    deleted = conn.execute(f"DELETE FROM events WHERE vid IN ({marks})", vids).rowcount  # noqa: S608
+    deleted = _forget_beacons(conn, f"vid IN ({marks})", vids)
     conn.execute(f"DELETE FROM profiles WHERE vid IN ({marks})", vids)  # noqa: S608
     conn.execute(f"DELETE FROM aliases WHERE vid IN ({marks}) OR canonical IN ({marks})", vids + vids)  # noqa: S608
     _changed(conn, vids)
@@ -442,7 +495,7 @@ def _delete(conn: sqlite3.Connection, vid: str) -> int:
 
 
 def _expire(conn: sqlite3.Connection, cutoff: float) -> int:
-    conn.execute("DELETE FROM events WHERE received < ?", (cutoff,))
+    _forget_beacons(conn, "received < ?", (cutoff,))
     old = [v for (v,) in conn.execute("SELECT vid FROM profiles WHERE updated < ?", (cutoff,)).fetchall()]
     for start in range(0, len(old), 500):
         chunk = old[start : start + 500]

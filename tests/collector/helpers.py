@@ -21,3 +21,21 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
 
 def beacon(*events: dict[str, Any]) -> bytes:
     return msgspec.json.encode({"events": list(events)})
+
+
+def stored_ids(data_dir: str) -> list[str]:
+    """Ids of every journalled event, in journal order; checks the dedup keys agree with the beacons."""
+    import sqlite3
+
+    from proxy.journal import db_path
+    from proxy.profile_store import iter_events
+
+    path = db_path(data_dir)
+    ids = [e.id for _, _, e in iter_events(path)]
+    conn = sqlite3.connect(path)
+    try:
+        keys = {row[0] for row in conn.execute("SELECT id FROM event_ids")}
+    finally:
+        conn.close()
+    assert set(ids) <= keys, "a journalled event has no dedup key"
+    return ids

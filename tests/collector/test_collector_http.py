@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import httpx
 import msgspec
 
 from proxy.identity import COOKIE_NAME
-from proxy.journal import db_path
 from tests.collector.conftest import BROWSER, Served, serve_in_thread
 from tests.collector.helpers import beacon, event
+from tests.collector.helpers import stored_ids as journal_ids
 
 
 def stored_ids(served: Served) -> list[str]:
-    conn = sqlite3.connect(db_path(served.app.settings.proxy.data_dir))
-    try:
-        return [row[0] for row in conn.execute("SELECT id FROM events ORDER BY seq")]
-    finally:
-        conn.close()
+    return journal_ids(served.app.settings.proxy.data_dir)
 
 
 def profile(client: httpx.Client) -> dict:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from proxy.journal import db_path
 from tests.collector.conftest import HEADERS
-from tests.collector.helpers import beacon, event
+from tests.collector.helpers import beacon, event, stored_ids
 
 CLIENTS = 8
 UNLIMITED = {"rate_per_second": 1e6, "burst": 1_000_000}
@@ -54,11 +52,7 @@ def test_acknowledged_events_survive_sigkill(spawn: Any, tmp_path: Path) -> None
     stop.set()
     assert len(acked) >= 2_000
     restarted = spawn(data_dir, **UNLIMITED)
-    conn = sqlite3.connect(db_path(data_dir))
-    try:
-        stored = [row[0] for row in conn.execute("SELECT id FROM events")]
-    finally:
-        conn.close()
+    stored = stored_ids(data_dir)
     assert len(stored) == len(set(stored))
     missing = set(acked) - set(stored)
     assert not missing, f"{len(missing)} acknowledged events lost"
