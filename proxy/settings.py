@@ -137,7 +137,10 @@ def settings_from_dict(data: dict[str, Any], *, text: str = "", file: str | None
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else ""
+        path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
+        unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
+        if unknown:  # point at the offending key, not at its table
+            path = f"{path}.{unknown.group(1)}"
         raise ConfigError(_explain(message), file=file, line=locate(text, path)) from exc
     from proxy.decisions import validate  # noqa: PLC0415 - cross-field checks live with the decision core
 
