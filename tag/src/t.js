@@ -25,241 +25,232 @@
  * After load, tailor.track / prefer / consent / flush are plain functions
  * (and tailor.q.push keeps working).
  */
-((w, d, nav, loc, ITEM, SLOT, EVENT) => {
+((w, d, nav, loc, history, ITEM, SLOT, EVENT) => {
   let old = w.tailor;
   if (old?.v) return; // loaded twice: the first copy is in charge
+  // Wrapped once: nothing here throws into the page; callbacks go through guard.
+  try {
+    let cfg = d.currentScript?.dataset || {};
+    let endpoint = cfg.endpoint || "/_tailor/e";
+    let searchName = cfg.search || "q";
 
-  let cfg = d.currentScript?.dataset || {};
-  let endpoint = cfg.endpoint || "/_tailor/e";
-  let optIn = cfg.consent == "opt-in";
-
-  // -- helpers ------------------------------------------------------------
-  let guard =
-    (fn) =>
-    (...args) => {
-      try {
-        return fn(...args);
-      } catch {}
+    // -- helpers ----------------------------------------------------------
+    let guard =
+      (fn) =>
+      (...args) => {
+        try {
+          return fn(...args);
+        } catch {}
+      };
+    let later = (fn, ms) => setTimeout(guard(fn), ms);
+    // JSON in web storage; value undefined = read.
+    let store = guard((key, value, kind = localStorage) =>
+      value === undefined ? JSON.parse(kind["tailor_" + key]) : (kind["tailor_" + key] = JSON.stringify(value))
+    );
+    let text = (v, max = 256) => v && ("" + v).slice(0, max);
+    let tagList = (v, max = 64) =>
+      [].concat(v?.split?.(",") ?? v ?? []).map((t) => text(("" + t).trim(), max)).filter(Boolean).slice(0, 32);
+    // data-* of an element (or of nothing)
+    let data = (el) => el?.dataset || {};
+    let closest = (el, sel) => el?.closest?.(sel);
+    let all = (sel, root = d) => [...root.querySelectorAll(sel)];
+    let here = () => (loc.pathname + loc.search).slice(0, 2048);
+    let now = () => Date.now();
+    // At most 32 scalars (and, for preferences, lists of strings);
+    // strings have .big, arrays .map.
+    let props = (o, lists, out = {}, n = 0) => {
+      for (let k in o) {
+        let v = o[k];
+        v = v?.big ? v.slice(0, 256) : Number.isFinite(v) || v === !!v ? v : lists && v?.map ? tagList(v, 256) : undefined;
+        if (v !== undefined && n++ < 32) out[k.slice(0, 64)] = v;
+      }
+      return out;
     };
-  let later = (fn, ms) => setTimeout(guard(fn), ms);
-  // JSON in web storage; value undefined = read.
-  let store = guard((key, value, kind = localStorage) =>
-    value === undefined ? JSON.parse(kind["tailor_" + key]) : (kind["tailor_" + key] = JSON.stringify(value))
-  );
-  let text = (v, max = 256) => (v ? ("" + v).slice(0, max) : undefined);
-  let tagList = (v, max = 64) =>
-    [].concat(v?.split?.(",") ?? v ?? []).map((t) => text(("" + t).trim(), max)).filter(Boolean).slice(0, 32);
-  let attr = (el, name) => el?.getAttribute("data-" + name) ?? undefined;
-  let closest = (el, sel) => el?.closest?.(sel);
-  let all = (sel, root = d) => [...root.querySelectorAll(sel)];
-  let here = () => (loc.pathname + loc.search).slice(0, 2048);
-  let now = () => Date.now();
-  // At most 32 scalars (and, for preferences, lists of strings);
-  // strings have .big, arrays .map.
-  let props = (o, lists, out = {}, n = 0) => {
-    for (let k in o) {
-      let v = o[k];
-      v = v?.big ? v.slice(0, 256) : Number.isFinite(v) || v === !!v ? v : lists && v?.map ? tagList(v, 256) : undefined;
-      if (v !== undefined && n++ < 32) out[k.slice(0, 64)] = v;
-    }
-    return out;
-  };
 
-  // -- consent ------------------------------------------------------------
-  let choice = store("c") || {};
-  let allowed = (e) =>
-    e.type == "consent" ||
-    (nav.globalPrivacyControl != true && choice.analytics != false && (optIn ? choice.personalization : choice.personalization != false));
+    // -- consent ----------------------------------------------------------
+    let choice = store("c") || {};
+    let allowed = (e) =>
+      e.type == "consent" || (!nav.globalPrivacyControl && choice.analytics != 0 && (choice.personalization ?? cfg.consent != "opt-in"));
 
-  // -- transport ----------------------------------------------------------
-  let queue = [];
-  let timer = 0;
-  let send = (type, e) => {
-    e.type = type;
-    if (allowed(e)) {
-      e.id = crypto.getRandomValues(new Uint32Array(4)).join("_");
-      e.ts = now();
-      e.url ??= here();
-      queue.push(e);
-      if (queue[19]) flush();
-      else timer ||= later(flush, 2000);
-    }
-  };
-  let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
-  // While the page lives, fetch (its answer tells a failed send, kept for the
-  // next page); when the page goes away, sendBeacon (fetch if it refuses).
-  let post = (events, leaving) => {
-    let body = new Blob([JSON.stringify({ events })], { type: "text/plain" });
-    if (!(leaving && nav.sendBeacon?.(endpoint, body)))
+    // -- transport --------------------------------------------------------
+    let queue = [];
+    let timer = 0;
+    let send = (type, e) => {
+      e.type = type;
+      if (allowed(e)) {
+        e.id = crypto.getRandomValues(new Uint32Array(4)).join("_");
+        e.ts = now();
+        e.url ??= here();
+        queue.push(e);
+        if (queue[19]) flush();
+        else timer ||= later(flush, 2000);
+      }
+    };
+    let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
+    // While the page lives, fetch (its answer tells a failed send, kept for the
+    // next page); when the page goes away, sendBeacon (fetch if it refuses).
+    // A string body goes as text/plain (no CORS preflight).
+    let post = (events, leaving, body = JSON.stringify({ events })) =>
+      (leaving && nav.sendBeacon(endpoint, body)) ||
       // keepalive (survives the page) within its 64 KB in-flight quota
-      fetch(endpoint, { method: "POST", body, keepalive: body.size < 3e4 }).then(
+      fetch(endpoint, { method: "POST", body, keepalive: body.length < 1e4 }).then(
         (r) => r.ok || r.status == 400 || r.status == 413 || keep(events),
         () => keep(events)
       );
-  };
-  // Batches under 60 KB (3 bytes per UTF-16 unit at worst); an event that
-  // could never fit is dropped.
-  let flush = guard((leaving) => {
-    clearTimeout(timer);
-    timer = 0;
-    let batch = [];
-    let size = 0;
-    for (let e of queue.splice(0)) {
-      let n = JSON.stringify(e).length * 3 + 3;
-      if (n < 6e4) {
+    // Batches under 60 KB (3 bytes per UTF-16 unit at worst); an event too
+    // big for any batch goes alone (the collector refuses it, 413: not kept).
+    let flush = guard((leaving, batch = [], size = 0) => {
+      clearTimeout(timer);
+      timer = 0;
+      for (let e of queue.splice(0)) {
+        let n = JSON.stringify(e).length * 3 + 3;
         if ((size += n) > 6e4) {
-          post(batch, leaving);
+          batch[0] && post(batch, leaving);
           batch = [];
           size = n;
         }
         batch.push(e);
       }
-    }
-    if (batch[0]) post(batch, leaving);
-  });
-
-  // -- one page view's state (reset by every page view, SPA ones too) -------
-  let page, pageItem, engagedMs, visibleSince, depth, exposed;
-  let itemOf = (el) => ({ item: attr(el, "item") || attr(el, "page-item") || undefined, tags: tagList(attr(el, "tags")) });
-  let scrolled = () =>
-    (depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100) || 0)));
-  // Engaged time stops while the tab is hidden; the report is cumulative.
-  let engagement = (ms = engagedMs + (visibleSince && now() - visibleSince)) =>
-    ms && send("engagement", { url: page, ms, scroll: depth, ...pageItem });
-  let search = (q) => {
-    if ((q = text(q)) && q != store("s", undefined, sessionStorage)) {
-      store("s", q, sessionStorage);
-      send("search", { q });
-    }
-  };
-  // get(name) reads a field of an API call or an element's attributes.
-  let purchase = (get, items, done = store("o") || [], order = get("order")) => {
-    if (items?.[0] && !done.includes(order)) {
-      if (order) store("o", [...done, order].slice(-50));
-      send("purchase", {
-        order,
-        revenue: +get("revenue") || undefined,
-        items: items.map(({ item, qty, price, tags }) => ({ item, qty, price, tags })),
-      });
-    }
-  };
-  let cart = (type, get, item = get("item")) =>
-    item &&
-    /^(add_to|remove_from)_cart$/.test(type) &&
-    send(type, {
-      item,
-      qty: parseInt(get("qty")) || 1,
-      ...(type[0] == "a" && { tags: tagList(get("tags")), price: +get("price") || undefined }),
+      batch[0] && post(batch, leaving);
     });
-  // Declarative cart button/link/form: its attributes, else its item's.
-  let cartFrom = (el, qty) =>
-    cart(attr(el, EVENT), (k) => attr(el, k) ?? (k == "qty" ? qty?.value : attr(closest(el, ITEM), k)));
 
-  let pageView = (spa, referrer) => {
-    let query = new URLSearchParams(loc.search);
-    page = here();
-    pageItem = itemOf(d.querySelector("[data-page-item]"));
-    engagedMs = depth = 0;
-    visibleSince = d.visibilityState != "hidden" && now();
-    exposed = new Set();
-    scrolled();
-    send("page_view", {
-      referrer: text(referrer, 2048),
-      title: text(d.title),
-      utm: props(Object.fromEntries([...query].filter(([k]) => !k.indexOf("utm_")))),
-      vw: innerWidth,
-      vh: innerHeight,
-      tzo: new Date().getTimezoneOffset(),
-      ...pageItem,
-      spa,
-    });
-    search(query.get(cfg.search || "q"));
-    for (let el of all(`[data-${EVENT}=purchase]`))
-      purchase(
-        (k) => attr(el, k),
-        guard(JSON.parse)(attr(el, "items"))
-      );
-    io.disconnect();
-    all(SLOT).forEach((el) => io.observe(el));
-  };
-  // History-API navigation: report the page being left, then the new one
-  // (a tick later, once the app has rendered it).
-  let spaNavigate = guard((previous = loc.origin + page) => {
-    if (here() != page) {
-      engagement();
-      page = here();
-      later(() => pageView(true, previous));
-    }
-  });
-
-  // -- slots: exposure = at least half visible for one continuous second ----
-  let io = new IntersectionObserver(
-    (entries) => {
-      for (let { target: el, intersectionRatio } of entries) {
-        clearTimeout(el.tailorTimer);
-        el.tailorTimer =
-          intersectionRatio >= 0.5 &&
-          later(
-            () =>
-              exposed.has(el) ||
-              !el.isConnected ||
-              send("exposure", {
-                slot: attr(exposed.add(el) && el, "slot"),
-                decision: attr(el, "tailor-decision"),
-                items: [el, ...all(ITEM, el)]
-                  .map((i) => attr(i, "item"))
-                  .filter(Boolean)
-                  .slice(0, 64),
-              }),
-            1000
-          );
+    // -- one page view's state (reset by every page view, SPA ones too) -----
+    let page, pageItem, engagedMs, visibleSince, depth, exposed;
+    let itemOf = (el) => ({ item: data(el).item || data(el).pageItem || undefined, tags: tagList(data(el).tags) });
+    let scrolled = () =>
+      (depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100) || 0)));
+    // Engaged time stops while the tab is hidden; the report is cumulative.
+    let engagement = (ms = engagedMs + (visibleSince && now() - visibleSince)) =>
+      ms && send("engagement", { url: page, ms, scroll: depth, ...pageItem });
+    let search = (q) => {
+      if ((q = text(q)) && q != store("s", undefined, sessionStorage)) {
+        store("s", q, sessionStorage);
+        send("search", { q });
       }
-    },
-    { threshold: 0.5 }
-  );
+    };
+    // get(name) reads a field of an API call or an element's data-*.
+    let purchase = (get, items, done = store("o") || [], order = get("order")) => {
+      if (items?.[0] && !done.includes(order)) {
+        if (order) store("o", [...done, order].slice(-50));
+        send("purchase", {
+          order,
+          revenue: +get("revenue") || undefined,
+          items: items.map((i) => ({ item: i.item, qty: i.qty, price: i.price, tags: i.tags })),
+        });
+      }
+    };
+    let cart = (type, get, item = get("item")) =>
+      item &&
+      /^(add_to|remove_from)_cart$/.test(type) &&
+      send(type, {
+        item,
+        qty: parseInt(get("qty")) || 1,
+        ...(type[0] == "a" && { tags: tagList(get("tags")), price: +get("price") || undefined }),
+      });
+    // Declarative cart button/link/form: its data-*, else its item's.
+    let cartFrom = (el, qty) =>
+      cart(data(el).tailorEvent, (k) => data(el)[k] ?? (k == "qty" ? qty?.value : data(closest(el, ITEM))[k]));
 
-  // -- items: click and hover ---------------------------------------------
-  let itemEvent = (type, el, ms, slot = closest(el, SLOT), it = itemOf(el)) =>
-    it.item && send(type, { ...it, ms, slot: attr(slot, "slot"), decision: attr(slot, "tailor-decision") });
-  let hovered, hoverTimer;
-  let listen = (target, type, fn) => target.addEventListener(type, guard(fn), true);
-  let leave = () => {
-    engagedMs += visibleSince && now() - visibleSince;
-    visibleSince = 0;
-    engagement();
-    flush(true);
-  };
+    let pageView = (spa, referrer) => {
+      let query = new URLSearchParams(loc.search);
+      page = here();
+      pageItem = itemOf(d.querySelector("[data-page-item]"));
+      engagedMs = depth = 0;
+      visibleSince = d.visibilityState != "hidden" && now();
+      exposed = new Set();
+      scrolled();
+      send("page_view", {
+        referrer: text(referrer, 2048),
+        title: text(d.title),
+        utm: props(Object.fromEntries([...query].filter(([k]) => !k.indexOf("utm_")))),
+        vw: innerWidth,
+        vh: innerHeight,
+        tzo: new Date().getTimezoneOffset(),
+        ...pageItem,
+        spa,
+      });
+      search(query.get(searchName));
+      for (let el of all(`[data-${EVENT}=purchase]`)) purchase((k) => data(el)[k], guard(JSON.parse)(data(el).items));
+      io.disconnect();
+      all(SLOT).forEach((el) => io.observe(el));
+    };
+    // History-API navigation: a tick later (once the app has rendered the
+    // new page), report the page being left, then the new one.
+    let spaNavigate = () =>
+      later((previous = loc.origin + page) => {
+        if (here() != page) {
+          engagement();
+          pageView(true, previous);
+        }
+      });
 
-  // -- public API ---------------------------------------------------------
-  let api = {
-    v: 1,
-    track: guard((name, p = {}, get = (k) => p[k]) =>
-      name == "page_view"
-        ? pageView()
-        : name == "search"
-          ? search(p.q)
-          : name == "purchase"
-            ? purchase(get, p.items)
-            : /_cart$/.test(name)
-              ? cart(name, get)
-              : name == "preference"
-                ? api.prefer(p)
-                : name == "consent"
-                  ? api.consent(p)
-                  : (name = text(name, 64)) && send("custom", { name, props: props(p) })
-    ),
-    prefer: guard((p) => send("preference", { prefs: props(p, true) })),
-    consent: guard((c = {}, e = {}) => {
-      for (let k of ["analytics", "personalization"]) if (c[k] === !!c[k]) choice[k] = e[k] = c[k];
-      store("c", choice);
-      queue = queue.filter(allowed);
-      send("consent", e);
-    }),
-    flush: () => flush(),
-    q: { push: guard((call) => api[call[0]](...[...call].slice(1))) },
-  };
+    // -- slots: exposure = at least half visible for one continuous second --
+    let io = new IntersectionObserver(
+      (entries) => {
+        for (let { target: el, intersectionRatio } of entries) {
+          clearTimeout(el.tailorTimer);
+          el.tailorTimer =
+            intersectionRatio >= 0.5 &&
+            later(
+              () =>
+                exposed.has(el) ||
+                !el.isConnected ||
+                send("exposure", {
+                  slot: data(exposed.add(el) && el).slot,
+                  decision: data(el).tailorDecision,
+                  items: [el, ...all(ITEM, el)]
+                    .map((i) => data(i).item)
+                    .filter(Boolean)
+                    .slice(0, 64),
+                }),
+              1000
+            );
+        }
+      },
+      { threshold: 0.5 }
+    );
 
-  guard(() => {
+    // -- items: click and hover -------------------------------------------
+    let itemEvent = (type, el, ms, slot = data(closest(el, SLOT)), it = itemOf(el)) =>
+      it.item && send(type, { ...it, ms, slot: slot.slot, decision: slot.tailorDecision });
+    let hovered, hoverTimer;
+    let listen = (target, type, fn) => target.addEventListener(type, guard(fn), true);
+    let leave = () => {
+      engagedMs += visibleSince && now() - visibleSince;
+      visibleSince = 0;
+      engagement();
+      flush(true);
+    };
+
+    // -- public API -------------------------------------------------------
+    let api = {
+      v: 1,
+      track: guard((name, p = {}, get = (k) => p[k]) =>
+        name == "page_view"
+          ? pageView()
+          : name == "search"
+            ? search(p.q)
+            : name == "purchase"
+              ? purchase(get, p.items)
+              : /_cart$/.test(name)
+                ? cart(name, get)
+                : name == "preference"
+                  ? api.prefer(p)
+                  : name == "consent"
+                    ? api.consent(p)
+                    : (name = text(name, 64)) && send("custom", { name, props: props(p) })
+      ),
+      prefer: guard((p) => send("preference", { prefs: props(p, true) })),
+      consent: guard((c = {}, e = {}) => {
+        for (let k of ["analytics", "personalization"]) if (c[k] === !!c[k]) choice[k] = e[k] = c[k];
+        store("c", choice);
+        queue = queue.filter(allowed);
+        send("consent", e);
+      }),
+      flush: () => flush(),
+      q: { push: guard(([name, ...args]) => api[name](...args)) },
+    };
+
     w.tailor = api;
     let failed = store("r") || [];
     store("r", []);
@@ -273,7 +264,7 @@
       if (el?.tagName != "FORM") cartFrom(el);
     });
     listen(d, "submit", ({ target: form }) => {
-      search(form.elements[cfg.search || "q"]?.value);
+      search(form.elements[searchName]?.value);
       cartFrom(form, form.elements.qty);
     });
     listen(d, "pointerover", (e, el = e.pointerType != "touch" && closest(e.target, ITEM), start = now()) => {
@@ -289,11 +280,7 @@
     listen(w, "popstate", spaNavigate);
     for (let m of ["pushState", "replaceState"]) {
       let original = history[m];
-      history[m] = function () {
-        let r = original.apply(this, arguments);
-        spaNavigate();
-        return r;
-      };
+      history[m] = (...args) => (spaNavigate(), original.apply(history, args));
     }
-  })();
-})(window, document, navigator, location, "[data-item]", "[data-slot]", "tailor-event");
+  } catch {}
+})(window, document, navigator, location, history, "[data-item]", "[data-slot]", "tailor-event");
