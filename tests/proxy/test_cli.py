@@ -46,3 +46,71 @@ def test_serve_without_origin_says_so(tmp_path):
     r = tailor("serve", "--port", "0", cwd=tmp_path)
     assert r.returncode == 2
     assert "no origin" in r.stderr
+
+
+def _journal(tmp_path: Path) -> Path:
+    """Events for two visitors through the real store (the collector's own write path)."""
+    import asyncio
+    import time
+
+    import msgspec
+
+    from proxy.decision_ids import make_id
+    from proxy.events import Event
+    from proxy.profile_store import ProfileStore
+    from proxy.settings import load_settings
+
+    data = tmp_path / "data"
+    settings = load_settings(EXAMPLES / "tailor.toml", data_dir=str(data))
+    now = time.time()
+    decode = msgspec.json.Decoder(Event).decode
+
+    def ev(n: int, body: str) -> Event:
+        return decode(('{"id":"evt-%08d","ts":%d,' % (n, now * 1000)) + body)
+
+    urgent = make_id(variant="urgent", experiment="promo-tone", arm="urgent", nonce="abc123")
+    calm = make_id(variant="calm", experiment="promo-tone", arm="calm", nonce="abc124")
+
+    async def fill() -> None:
+        store = await ProfileStore.open(settings)
+        try:
+            await store.record("visitor-a", [ev(1, f'"type":"exposure","slot":"promo","decision":"{urgent}"}}'),
+                                             ev(2, '"type":"click","item":"tent-2p","slot":"promo"}')],
+                               received=now, gpc=False, ip="127.0.0.1", user_agent="Mozilla/5.0")
+            await store.record("visitor-b", [ev(3, f'"type":"exposure","slot":"promo","decision":"{calm}"}}')],
+                               received=now, gpc=False, ip="127.0.0.1", user_agent="Mozilla/5.0")
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    return data
+
+
+def test_events_export_writes_every_journaled_event_as_ndjson(tmp_path):
+    import json
+
+    data = _journal(tmp_path)
+    out = tmp_path / "events.ndjson"
+    r = tailor("events", "export", "--data-dir", str(data), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 3
+    assert "exported 3 events" in r.stderr
+
+
+def test_report_prints_exposures_and_conversions_per_arm(tmp_path):
+    import json
+
+    data = _journal(tmp_path)
+    r = tailor("report", "--config", str(EXAMPLES / "tailor.toml"), "--data-dir", str(data), "--json")
+    assert r.returncode == 0, r.stderr
+    text = json.dumps(json.loads(r.stdout))
+    assert "promo-tone" in text
+    r = tailor("report", "--config", str(EXAMPLES / "tailor.toml"), "--data-dir", str(data))
+    assert r.returncode == 0 and "promo-tone" in r.stdout and "urgent" in r.stdout
+
+
+def test_report_on_an_empty_data_dir_is_not_a_crash(tmp_path):
+    r = tailor("report", "--data-dir", str(tmp_path / "nothing-yet"))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
