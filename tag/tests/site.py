@@ -136,7 +136,7 @@ class Site:
             out.extend(decode_post(post))
         return out
 
-    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = 5.0) -> list[Any]:
+    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = 15.0) -> list[Any]:
         """Block until predicate(events) holds (no fixed sleeps); fail on timeout."""
         with self._cond:
             ok = self._cond.wait_for(lambda: predicate(self._events_locked()), timeout)
