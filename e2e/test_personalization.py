@@ -133,3 +133,32 @@ def test_holdout_visitors_see_default_content_throughout(browser, shop_url, tmp_
             assert page.locator("[data-tailor-decision]").count() == 0
         finally:
             ctx.close()
+
+
+def test_cart_reminder_is_capped_per_day(browser, shop_url, tmp_path):
+    text = EXAMPLES_CONFIG.read_text().replace('variant = "reminder"\ncap_per_day = 5', 'variant = "reminder"\ncap_per_day = 1')
+    assert "cap_per_day = 1" in text
+    cfg = tmp_path / "capped.toml"
+    cfg.write_text(text)
+    settings = load_settings(cfg, origin=shop_url, data_dir=str(tmp_path / "data"))
+    with serve(create_app(settings)) as url:
+        ctx = browser.new_context()
+        try:
+            page = ctx.new_page()
+            page.goto(url + "/p/tent-2p")
+            with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
+                page.locator("button[data-tailor-event=add_to_cart]").first.click()
+            page.goto(url + "/")
+            promo = page.locator("[data-slot=promo]")
+            assert promo.get_attribute("data-tailor-decision").startswith("d1.reminder.")
+            promo.scroll_into_view_if_needed()
+            # seen for a second: the tag reports the exposure, which counts toward the cap
+            with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
+                page.wait_for_timeout(1300)
+                page.evaluate("tailor.flush()")
+            page.goto(url + "/")
+            decision = page.locator("[data-slot=promo]").get_attribute("data-tailor-decision") or ""
+            assert not decision.startswith("d1.reminder."), decision
+            assert "Still thinking about" not in page.locator("[data-slot=promo]").inner_text()
+        finally:
+            ctx.close()
