@@ -114,3 +114,25 @@ def test_report_on_an_empty_data_dir_is_not_a_crash(tmp_path):
     r = tailor("report", "--data-dir", str(tmp_path / "nothing-yet"))
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_running_app_feeds_the_bandit_from_the_journal(tmp_path):
+    import asyncio
+
+    from proxy.app import create_app
+    from proxy.settings import load_settings
+
+    data = _journal(tmp_path)
+    settings = load_settings(EXAMPLES / "tailor.toml", origin="http://127.0.0.1:9", data_dir=str(data))
+    app = create_app(settings)
+
+    async def run():
+        await app.startup()
+        try:
+            return app._arm_stats(app.services)
+        finally:
+            await app.shutdown()
+
+    stats = asyncio.run(run())
+    assert stats["promo-tone"]["urgent"].exposures == 1 and stats["promo-tone"]["urgent"].conversions == 1
+    assert stats["promo-tone"]["calm"].conversions == 0
