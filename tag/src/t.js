@@ -121,7 +121,7 @@
       (depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100) || 0)));
     // Engaged time stops while the tab is hidden; the report is cumulative.
     let engagement = (ms = engagedMs + (visibleSince && now() - visibleSince)) =>
-      ms && send("engagement", { url: page, ms, scroll: depth, ...pageItem });
+      ms && send("engagement", { url: page, ms, scroll: scrolled(), ...pageItem }); // read now: the last scroll event may not have fired yet
     let search = (q) => {
       if ((q = text(q)) && q != store("s", undefined, sessionStorage)) {
         store("s", q, sessionStorage);
