@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 
 import pytest
 
-from examples.shop.app import create_app as create_shop  # noqa: F401 - fixture module imports it
 from proxy.app import create_app
 from proxy.settings import load_settings
 from tests.servers import serve
@@ -22,10 +23,37 @@ def recs(page) -> list[str]:
     return page.locator("[data-slot=home-recs] [data-item]").evaluate_all("els => els.map(e => e.dataset.item)")
 
 
+def acknowledged(page):
+    """Wait (as a context manager) until a beacon the block causes gets its 2xx."""
+    return page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000)
+
+
 def visit_and_flush(page, url: str) -> None:
     """Open a page and wait until the tag's batch reached the collector (2xx)."""
-    with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
+    with acknowledged(page):
         page.goto(url)
+
+
+def flush(page) -> None:
+    with acknowledged(page):
+        page.evaluate("tailor.flush()")
+
+
+def leave_tent_in_cart_and_go_home(page, base: str):
+    """Add a product to the cart (the tag reports it), then open the home page; returns the promo slot."""
+    page.goto(base + "/p/tent-2p")
+    with acknowledged(page):
+        page.locator("button[data-tailor-event=add_to_cart]").first.click()
+    page.goto(base + "/")
+    return page.locator("[data-slot=promo]")
+
+
+@contextlib.contextmanager
+def tailor_with_config(text: str, shop_url: str, tmp_path):
+    cfg = tmp_path / "tailor.toml"
+    cfg.write_text(text)
+    with serve(create_app(load_settings(cfg, origin=shop_url, data_dir=str(tmp_path / "data")))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +77,7 @@ def test_browsing_climbing_gear_leads_the_next_home_page_with_climbing(browser, 
         # hover an item in the product recommendations long enough to count
         page.locator("[data-slot=product-recs] [data-item]").first.hover()
         page.wait_for_timeout(1000)
-        with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
-            page.evaluate("tailor.flush && tailor.flush()")
+        flush(page)
         page.goto(base + "/")
         assert hero(page)[0] == "climbing-shoes", hero(page)
         assert sorted(hero(page)) == sorted(default_hero)
@@ -78,8 +105,7 @@ def test_search_puts_the_preferred_category_first_within_the_shift_bound(browser
         page = ctx.new_page()
         for item in ("bike-helmet", "cycling-gloves", "bike-lights"):
             page.goto(f"{base}/p/{item}")
-        with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
-            page.evaluate("tailor.flush && tailor.flush()")
+        flush(page)
         page.goto(base + "/search?q=jacket")
         shown = page.locator("[data-slot=search-results] [data-item]").evaluate_all("els => els.map(e => e.dataset.item)")
         assert sorted(shown) == sorted(origin_order)
@@ -100,12 +126,7 @@ def test_search_puts_the_preferred_category_first_within_the_shift_bound(browser
 def test_cart_left_behind_shows_the_reminder_on_the_next_page(browser, tailor_url):
     ctx = browser.new_context()
     try:
-        page = ctx.new_page()
-        page.goto(tailor_url + "/p/tent-2p")
-        with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
-            page.locator("button[data-tailor-event=add_to_cart]").first.click()
-        page.goto(tailor_url + "/")
-        promo = page.locator("[data-slot=promo]")
+        promo = leave_tent_in_cart_and_go_home(ctx.new_page(), tailor_url)
         assert "Still thinking about" in promo.inner_text(), promo.inner_html()
         assert promo.get_attribute("data-tailor-decision").startswith("d1.reminder.")
     finally:
@@ -115,17 +136,13 @@ def test_cart_left_behind_shows_the_reminder_on_the_next_page(browser, tailor_ur
 def test_holdout_visitors_see_default_content_throughout(browser, shop_url, tmp_path):
     text = EXAMPLES_CONFIG.read_text()
     text = re.sub(r"\[holdout\][^\[]*", "[holdout]\npercent = 100.0\n\n", text) if "[holdout]" in text else text + "\n[holdout]\npercent = 100.0\n"
-    cfg = tmp_path / "holdout.toml"
-    cfg.write_text(text)
-    settings = load_settings(cfg, origin=shop_url, data_dir=str(tmp_path / "data"))
-    with serve(create_app(settings)) as url:
+    with tailor_with_config(text, shop_url, tmp_path) as url:
         ctx = browser.new_context()
         try:
             page = ctx.new_page()
             for item in ("harness", "chalk-bag"):
                 page.goto(f"{url}/p/{item}")
-            with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
-                page.evaluate("tailor.flush && tailor.flush()")
+            flush(page)
             page.goto(url + "/")
             personalized_hero = hero(page)
             page.goto(shop_url + "/")  # the origin itself, no Tailor
@@ -138,24 +155,16 @@ def test_holdout_visitors_see_default_content_throughout(browser, shop_url, tmp_
 def test_cart_reminder_is_capped_per_day(browser, shop_url, tmp_path):
     text = EXAMPLES_CONFIG.read_text().replace('variant = "reminder"\ncap_per_day = 5', 'variant = "reminder"\ncap_per_day = 1')
     assert "cap_per_day = 1" in text
-    cfg = tmp_path / "capped.toml"
-    cfg.write_text(text)
-    settings = load_settings(cfg, origin=shop_url, data_dir=str(tmp_path / "data"))
-    with serve(create_app(settings)) as url:
+    with tailor_with_config(text, shop_url, tmp_path) as url:
         ctx = browser.new_context()
         try:
             page = ctx.new_page()
-            page.goto(url + "/p/tent-2p")
-            with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
-                page.locator("button[data-tailor-event=add_to_cart]").first.click()
-            page.goto(url + "/")
-            promo = page.locator("[data-slot=promo]")
+            promo = leave_tent_in_cart_and_go_home(page, url)
             assert promo.get_attribute("data-tailor-decision").startswith("d1.reminder.")
             promo.scroll_into_view_if_needed()
             # seen for a second: the tag reports the exposure, which counts toward the cap
-            with page.expect_response(lambda r: r.url.endswith("/_tailor/e") and r.status == 200, timeout=10_000):
-                page.wait_for_timeout(1300)
-                page.evaluate("tailor.flush()")
+            page.wait_for_timeout(1300)
+            flush(page)
             page.goto(url + "/")
             decision = page.locator("[data-slot=promo]").get_attribute("data-tailor-decision") or ""
             assert not decision.startswith("d1.reminder."), decision
