@@ -14,7 +14,11 @@ from selectolax.lexbor import LexborHTMLParser
 
 from slots import Decision, rewrite, scan
 
-CORPUS = Path("/work/shared/corpus/html5lib")
+# shared/ sits beside the repository (CI clones main next to it); /work/shared on developer machines.
+CORPUS = next(
+    (c for c in (Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html5lib", Path("/work/shared/corpus/html5lib")) if c.is_dir()),
+    Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html5lib",
+)
 if not CORPUS.is_dir():  # CI clones shared/ beside the repo
     CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html5lib"
 FILES = sorted(CORPUS.glob("*.html"))

@@ -16,7 +16,11 @@ from hypothesis import strategies as st
 
 from slots.scanner import scan, scan_exact
 
-CORPUS = Path("/work/shared/corpus/html5lib")
+# shared/ sits beside the repository (CI clones main next to it); /work/shared on developer machines.
+CORPUS = next(
+    (c for c in (Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html5lib", Path("/work/shared/corpus/html5lib")) if c.is_dir()),
+    Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html5lib",
+)
 if not CORPUS.is_dir():
     CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "html5lib"
 FILES = sorted(CORPUS.glob("*.html"))
