@@ -11,7 +11,6 @@ visitor gets the origin's bytes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -52,6 +51,7 @@ class Forwarder:
         self._upstream = upstream
         self._pipeline = pipeline
         self._metrics = metrics
+        self._tag_hash = getattr(pipeline, "tag_hash", b"")
 
     async def __call__(self, scope, receive, send) -> None:
         started = time.perf_counter()
@@ -202,14 +202,19 @@ class Forwarder:
             await _send_whole(send, status, [*headers, *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], raw)
             return
         body = result.body
-        etag = b'W/"t' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+        origin_etag = H.get(resp_headers, b"etag")
         headers = H.without(resp_headers, b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5")
         if self._private:
             headers = _mark_private(headers)
         headers = H.add_vary(headers, b"Accept-Encoding", b"Cookie")
-        headers.append((b"etag", etag))
+        # A validator only where the bytes are the same for everyone (origin page + tag):
+        # derived from the origin's own, so no hashing of the body on the hot path. A
+        # personalized page carries per-render decision ids and gets none.
+        etag = _variant_etag(origin_etag, self._tag_hash) if result.same_for_everyone and origin_etag else None
+        if etag is not None:
+            headers.append((b"etag", etag))
         if_none_match = H.get(page.headers, b"if-none-match")
-        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(b",")]:
+        if etag is not None and if_none_match is not None and etag in [t.strip() for t in if_none_match.split(b",")]:
             done = time.perf_counter()
             await _send_whole(send, 304, [*H.without(headers, b"content-type"), *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], b"")
             metrics.html_not_modified += 1
@@ -221,6 +226,13 @@ class Forwarder:
         metrics.html_rewritten += 1
         done = time.perf_counter()
         await _send_whole(send, status, [*headers, *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], body, head=False)
+
+
+def _variant_etag(origin_etag: bytes, tag_hash: bytes) -> bytes:
+    inner = origin_etag.strip()
+    if inner.startswith(b"W/"):
+        inner = inner[2:]
+    return b'W/"' + inner.strip(b'"') + b"-t" + tag_hash + b'"'
 
 
 def _mark_private(headers: H.Headers) -> H.Headers:

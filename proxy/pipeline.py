@@ -10,6 +10,7 @@ miss is counted and shown in `Server-Timing: decide;desc=fallback`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import secrets
@@ -40,6 +41,7 @@ class PipelineResult(msgspec.Struct):
     body: bytes | None  # None: send the origin's bytes unchanged
     set_cookies: list[bytes] = []
     timing: str = ""
+    same_for_everyone: bool = False  # only the tag was added: the origin's validator still identifies the bytes
 
 
 class Services(msgspec.Struct):
@@ -65,6 +67,7 @@ class HtmlPipeline:
     ) -> None:
         self._settings = settings
         self._tag = tag_html
+        self.tag_hash = hashlib.blake2b(tag_html, digest_size=6).hexdigest().encode()  # changes when the tag does
         self._services = services
         self._metrics = metrics
         self._clock = clock
@@ -103,6 +106,7 @@ class HtmlPipeline:
         metrics.slots_skipped += len(rewritten.problems)
         if rewritten.applied or rewritten.tag_inserted:
             result.body = rewritten.body
+            result.same_for_everyone = not rewritten.applied
         else:
             metrics.html_unchanged += 1
         return result

@@ -61,7 +61,7 @@ def test_html_gets_the_tag_before_head_close_and_nothing_else_changes(client):
     # a changed page is never shared-cached and never carries the origin's validators
     assert r.headers["cache-control"].startswith("private")
     assert "public" not in r.headers["cache-control"]
-    assert r.headers["etag"].startswith('W/"t')
+    assert r.headers["etag"].startswith('W/"v1-t')  # the origin's validator, marked as the tagged variant
     assert "last-modified" not in r.headers
     assert "Cookie" in r.headers["vary"]
     assert "origin;dur=" in r.headers["server-timing"] and "tailor;dur=" in r.headers["server-timing"]

@@ -64,6 +64,7 @@ def test_zero_config_events_shape_the_next_page_of_the_same_visitor_only(shop, t
         assert ids[0] == "climbing-shoes", ids
         assert sorted(ids) == sorted(before)  # reordered, nothing invented
         assert 'data-tailor-decision="d1.' in after.text
+        assert "etag" not in after.headers  # a personalized render is never revalidated into another
         assert "decide;dur=" in ",".join(after.headers.get_list("server-timing"))
         # another visitor is unaffected
         other = b.get("/")
