@@ -49,6 +49,10 @@ class Origin:
             return Response(gzip.compress(PAGE), headers={**html, "content-encoding": "gzip", "vary": "Accept-Encoding"})
         if path == "/page.br":
             return Response(brotli.compress(PAGE), headers={**html, "content-encoding": "br"})
+        if path == "/page.zst":
+            import zstandard
+
+            return Response(zstandard.ZstdCompressor().compress(PAGE), headers={**html, "content-encoding": "zstd"})
         if path == "/page.deflate":
             return Response(zlib.compress(PAGE), headers={**html, "content-encoding": "deflate"})
         if path == "/page.bad-gzip":

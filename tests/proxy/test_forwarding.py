@@ -73,6 +73,8 @@ def test_html_gets_the_tag_before_head_close_and_nothing_else_changes(client):
     ("/page.deflate", "gzip, br", "br"),  # deflate is re-encoded in the best coding we produce
     ("/page.deflate", "gzip", "gzip"),
     ("/page.br", "gzip", "gzip"),
+    ("/page.zst", "zstd, gzip", "zstd"),
+    ("/page.zst", "gzip", "gzip"),
 ])
 def test_compressed_html_is_decoded_rewritten_and_reencoded(tailor, path, accept, coding):
     with httpx.Client(trust_env=False) as c:
@@ -80,11 +82,17 @@ def test_compressed_html_is_decoded_rewritten_and_reencoded(tailor, path, accept
             wire = b"".join(r.iter_raw())
     assert r.headers["content-encoding"] == coding
     assert int(r.headers["content-length"]) == len(wire)
-    body = {"gzip": gzip.decompress, "br": brotli.decompress}[coding](wire)
+    body = {"gzip": gzip.decompress, "br": brotli.decompress, "zstd": _unzstd}[coding](wire)
     i = body.index(TAG_MARK)
     tag = body[i : body.index(b"</script>", i) + len(b"</script>")]
     assert body.replace(tag, b"") == PAGE
     assert "Accept-Encoding" in r.headers["vary"]
+
+
+def _unzstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
 
 
 def test_reencoded_body_bytes_match_content_length(tailor):
