@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from proxy import compression
 from proxy import headers as H
+from proxy.csp import script_nonce
 from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.metrics import Metrics
 from proxy.pipeline import HtmlPipeline, PageRequest
@@ -185,7 +186,7 @@ class Forwarder:
                 log.info("HTML passed through undecoded (%s): %s", type(exc).__name__, page.path[:200])
         if decoded is not None:
             try:
-                result = await self._pipeline.process(decoded, page, charset)  # type: ignore[union-attr]
+                result = await self._pipeline.process(decoded, page, charset, nonce=script_nonce(resp_headers))  # type: ignore[union-attr]
             except Exception:  # fail open: the origin's page, as it came
                 metrics.pipeline_errors += 1
                 log.exception("HTML pipeline failed; serving the origin's page")

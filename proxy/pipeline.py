@@ -93,7 +93,13 @@ class HtmlPipeline:
         if not task.cancelled() and task.exception() is not None:
             log.warning("background write failed: %r", task.exception())
 
-    async def process(self, body: bytes, req: PageRequest, charset: str | None) -> PipelineResult:
+    def _tag_with_nonce(self, nonce: str) -> bytes:
+        import tag as tag_asset
+
+        t = self._settings.tag
+        return tag_asset.script_element(search_param=t.search_param, consent=t.consent, hover_ms=t.hover_ms, nonce=nonce)
+
+    async def process(self, body: bytes, req: PageRequest, charset: str | None, *, nonce: str | None = None) -> PipelineResult:
         metrics = self._metrics
         page = slots.scan(body, charset=charset)
         result = PipelineResult(body=None)
@@ -101,12 +107,13 @@ class HtmlPipeline:
         services = self._services
         if services is not None:
             decisions = await self._personalize(page, req, result)
-        rewritten = slots.rewrite(body, page, decisions, tag=self._tag, debug=self._debug, charset=charset)
+        tag = self._tag if nonce is None or not self._tag else self._tag_with_nonce(nonce)
+        rewritten = slots.rewrite(body, page, decisions, tag=tag, debug=self._debug, charset=charset)
         metrics.slots_applied += len(rewritten.applied)
         metrics.slots_skipped += len(rewritten.problems)
         if rewritten.applied or rewritten.tag_inserted:
             result.body = rewritten.body
-            result.same_for_everyone = not rewritten.applied
+            result.same_for_everyone = not rewritten.applied and nonce is None
         else:
             metrics.html_unchanged += 1
         return result

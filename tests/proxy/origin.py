@@ -49,6 +49,11 @@ class Origin:
             return Response(gzip.compress(PAGE), headers={**html, "content-encoding": "gzip", "vary": "Accept-Encoding"})
         if path == "/page.br":
             return Response(brotli.compress(PAGE), headers={**html, "content-encoding": "br"})
+        if path == "/csp-nonce":
+            policy = "default-src 'self'; script-src 'nonce-r4nd0mN0nce+/=' 'strict-dynamic'; object-src 'none'"
+            return Response(PAGE, headers={**html, "content-security-policy": policy})
+        if path == "/csp-self":
+            return Response(PAGE, headers={**html, "content-security-policy": "default-src 'self'"})
         if path == "/page.zst":
             import zstandard
 

@@ -362,3 +362,26 @@ def test_one_date_header_the_origins(client):
     assert len(r.headers.get_list("date")) == 1
     r = client.get("/_tailor/health")
     assert len(r.headers.get_list("date")) == 1
+
+
+def test_tag_carries_the_origins_csp_nonce(client):
+    r = client.get("/csp-nonce", headers={"accept": "text/html"})
+    i = r.content.index(TAG_MARK)
+    tag = r.content[i : r.content.index(b">", i)]
+    assert b'nonce="r4nd0mN0nce+/="' in tag
+    assert r.headers["content-security-policy"].startswith("default-src 'self'; script-src 'nonce-r4nd0mN0nce+/='")
+    assert "etag" not in r.headers  # the nonce makes each response unique
+    plain = client.get("/csp-self", headers={"accept": "text/html"}).content
+    i = plain.index(TAG_MARK)
+    assert b"nonce=" not in plain[i : plain.index(b">", i)]
+
+
+def test_csp_nonce_parsing():
+    from proxy.csp import script_nonce
+
+    assert script_nonce([(b"content-security-policy", b"script-src 'self' 'nonce-abc123'")]) == "abc123"
+    assert script_nonce([(b"content-security-policy", b"default-src 'nonce-xyz'")]) == "xyz"
+    assert script_nonce([(b"content-security-policy", b"default-src 'nonce-xyz'; script-src 'self'")]) is None
+    assert script_nonce([(b"content-security-policy", b"script-src 'nonce-\"><script>'")]) is None  # not a nonce
+    assert script_nonce([(b"content-security-policy-report-only", b"script-src 'nonce-abc'")]) is None
+    assert script_nonce([]) is None
