@@ -156,12 +156,18 @@ class Forwarder:
         size = 0
         stream = resp.chunks()
         overflow = False
-        async for chunk in stream:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self._html_max:
-                overflow = True
-                break
+        try:
+            async for chunk in stream:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self._html_max:
+                    overflow = True
+                    break
+        except UpstreamError as exc:  # truncated or broken body: nothing sent yet, so say so
+            metrics.upstream_errors += 1
+            log.warning("origin body failed for %s: %s", page.path[:200], exc)
+            await send_error(send, 504 if isinstance(exc, UpstreamTimeout) else 502)
+            return
         origin_done = time.perf_counter()
         if overflow:
             # Too big to hold: the page streams through as the origin sent it.
