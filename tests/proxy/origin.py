@@ -129,6 +129,12 @@ class Origin:
             return Response(data, media_type="text/html")
         if path == "/customer":
             return Response(PAGE, headers={**html, "x-tailor-customer": "cust-42"})
+        if path == "/utf16":
+            body = "\ufeff<html><head><title>wide</title></head><body>wide</body></html>".encode("utf-16-le")
+            return Response(body, headers={"content-type": "text/html; charset=utf-16"})
+        if path == "/sjis":
+            body = "<html><head><meta charset=\"shift_jis\"><title>日本語</title></head><body>表示</body></html>".encode("shift_jis")
+            return Response(body, headers={"content-type": "text/html; charset=Shift_JIS"})
         if path == "/latin1":
             body = b"<html><head><meta charset=\"windows-1252\"><title>caf\xe9</title></head><body>caf\xe9</body></html>"
             return Response(body, headers={"content-type": "text/html; charset=windows-1252"})

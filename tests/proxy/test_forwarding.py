@@ -385,3 +385,16 @@ def test_csp_nonce_parsing():
     assert script_nonce([(b"content-security-policy", b"script-src 'nonce-\"><script>'")]) is None  # not a nonce
     assert script_nonce([(b"content-security-policy-report-only", b"script-src 'nonce-abc'")]) is None
     assert script_nonce([]) is None
+
+
+def test_utf16_page_passes_through_byte_for_byte(client):
+    r = client.get("/utf16", headers={"accept": "text/html"})
+    assert r.content == "\ufeff<html><head><title>wide</title></head><body>wide</body></html>".encode("utf-16-le")
+
+
+def test_shift_jis_page_keeps_its_bytes_and_gets_the_tag(client):
+    original = "<html><head><meta charset=\"shift_jis\"><title>日本語</title></head><body>表示</body></html>".encode("shift_jis")
+    r = client.get("/sjis", headers={"accept": "text/html"})
+    i = r.content.index(TAG_MARK)
+    tag = r.content[i : r.content.index(b"</script>", i) + len(b"</script>")]
+    assert r.content.replace(tag, b"") == original
