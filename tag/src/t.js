@@ -20,13 +20,13 @@
  *   data-endpoint="/_tailor/e"
  *
  * Calls made before the tag loaded are replayed from a queue:
- *   <script>window.tailor=window.tailor||{q:[]}</script>
+ *   <script>self.tailor=self.tailor||{q:[]}</script>
  *   <script>tailor.q.push(["track","signup",{plan:"pro"}])</script>
  * After load, tailor.track / prefer / consent / flush are plain functions
  * (and tailor.q.push keeps working).
  */
-((w, d, nav, loc, history, ITEM, SLOT, EVENT) => {
-  let old = w.tailor;
+((d, ITEM, SLOT, EVENT) => {
+  let old = self.tailor;
   if (old?.v) return; // loaded twice: the first copy is in charge
   // Wrapped once: nothing here throws into the page; callbacks go through guard.
   try {
@@ -44,25 +44,24 @@
       };
     let later = (fn, ms) => setTimeout(guard(fn), ms);
     // JSON in web storage; value undefined = read.
-    let store = guard((key, value, kind = localStorage) =>
-      value === undefined ? JSON.parse(kind["tailor_" + key]) : (kind["tailor_" + key] = JSON.stringify(value))
+    let store = guard((key, value) =>
+      value === undefined ? JSON.parse(localStorage["tailor_" + key]) : (localStorage["tailor_" + key] = JSON.stringify(value))
     );
     let text = (v, max = 256) => v && ("" + v).slice(0, max);
-    let tagList = (v, max = 64) =>
-      [].concat(v?.split?.(",") ?? v ?? []).map((t) => text(("" + t).trim(), max)).filter(Boolean).slice(0, 32);
+    // data-tags="a, b" -> ["a", "b"]; a list (API) goes as it is.
+    let tagList = (v) => v?.split?.(",").map((t) => t.trim()).filter(Boolean) ?? v;
     // data-* of an element (or of nothing)
     let data = (el) => el?.dataset || {};
-    let closest = (el, sel) => el?.closest?.(sel);
+    let closest = (el, sel) => el?.closest(sel);
     let all = (sel, root = d) => [...root.querySelectorAll(sel)];
-    let here = () => (loc.pathname + loc.search).slice(0, 2048);
+    let here = () => (location.pathname + location.search).slice(0, 2048);
     let now = () => Date.now();
-    // At most 32 scalars (and, for preferences, lists of strings);
-    // strings have .big, arrays .map.
-    let props = (o, lists, out = {}, n = 0) => {
+    // Scalars (and, for preferences, lists) only; counts and lengths are the
+    // collector's to check (it rejects an over-limit event alone).
+    let props = (o, lists, out = {}) => {
       for (let k in o) {
         let v = o[k];
-        v = v?.big ? v.slice(0, 256) : Number.isFinite(v) || v === !!v ? v : lists && v?.map ? tagList(v, 256) : undefined;
-        if (v !== undefined && n++ < 32) out[k.slice(0, 64)] = v;
+        if (v?.big || Number.isFinite(v) || v === !!v || (lists && v?.map)) out[k] = v;
       }
       return out;
     };
@@ -70,7 +69,7 @@
     // -- consent ----------------------------------------------------------
     let choice = store("c") || {};
     let allowed = (e) =>
-      e.type == "consent" || (!nav.globalPrivacyControl && choice.analytics != 0 && (choice.personalization ?? cfg.consent != "opt-in"));
+      e.type == "consent" || (!navigator.globalPrivacyControl && choice.analytics != 0 && (choice.personalization ?? cfg.consent != "opt-in"));
 
     // -- transport --------------------------------------------------------
     let queue = [];
@@ -91,10 +90,10 @@
     // next page); when the page goes away, sendBeacon (fetch if it refuses).
     // A string body goes as text/plain (no CORS preflight).
     let post = (events, leaving, body = JSON.stringify({ events })) =>
-      (leaving && nav.sendBeacon(endpoint, body)) ||
+      (leaving && navigator.sendBeacon(endpoint, body)) ||
       // keepalive (survives the page) within its 64 KB in-flight quota
       fetch(endpoint, { method: "POST", body, keepalive: body.length < 1e4 }).then(
-        (r) => r.ok || r.status == 400 || r.status == 413 || keep(events),
+        (r) => r.status < 429 || keep(events), // kept: 429 and 5xx
         () => keep(events)
       );
     // Batches under 60 KB (3 bytes per UTF-16 unit at worst); an event too
@@ -122,23 +121,19 @@
     // Engaged time stops while the tab is hidden; the report is cumulative.
     let engagement = (ms = engagedMs + (visibleSince && now() - visibleSince)) =>
       ms && send("engagement", { url: page, ms, scroll: scrolled(), ...pageItem }); // read now: the last scroll event may not have fired yet
-    let search = (q) => {
-      if ((q = text(q)) && q != store("s", undefined, sessionStorage)) {
-        store("s", q, sessionStorage);
-        send("search", { q });
-      }
-    };
+    // De-duplication: stored lists of the last search ("s") and the last 50
+    // orders ("o"). True when v is new (now remembered), or storage fails.
+    let fresh = (k, v, n, list = store(k) || []) => !list.includes(v) && (store(k, [...list, v].slice(-n)), 1);
+    let search = (q) => (q = text(q)) && fresh("s", q, 1) && send("search", { q });
     // get(name) reads a field of an API call or an element's data-*.
-    let purchase = (get, items, done = store("o") || [], order = get("order")) => {
-      if (items?.[0] && !done.includes(order)) {
-        if (order) store("o", [...done, order].slice(-50));
-        send("purchase", {
-          order,
-          revenue: +get("revenue") || undefined,
-          items: items.map((i) => ({ item: i.item, qty: i.qty, price: i.price, tags: i.tags })),
-        });
-      }
-    };
+    let purchase = (get, items, order = get("order")) =>
+      items?.[0] &&
+      (!order || fresh("o", order, 50)) &&
+      send("purchase", {
+        order,
+        revenue: +get("revenue") || undefined,
+        items: items.map((i) => ({ item: i.item, qty: i.qty, price: i.price, tags: i.tags })),
+      });
     let cart = (type, get, item = get("item")) =>
       item &&
       /^(add_to|remove_from)_cart$/.test(type) &&
@@ -152,17 +147,17 @@
       cart(data(el).tailorEvent, (k) => data(el)[k] ?? (k == "qty" ? qty?.value : data(closest(el, ITEM))[k]));
 
     let pageView = (spa, referrer) => {
-      let query = new URLSearchParams(loc.search);
+      let query = new URLSearchParams(location.search);
       page = here();
       pageItem = itemOf(d.querySelector("[data-page-item]"));
       engagedMs = depth = 0;
-      visibleSince = d.visibilityState != "hidden" && now();
+      visibleSince = !d.hidden && now();
       exposed = new Set();
       scrolled();
       send("page_view", {
         referrer: text(referrer, 2048),
         title: text(d.title),
-        utm: props(Object.fromEntries([...query].filter(([k]) => !k.indexOf("utm_")))),
+        utm: Object.fromEntries([...query].filter(([k]) => !k.indexOf("utm_")).map(([k, v]) => [k, text(v)])),
         vw: innerWidth,
         vh: innerHeight,
         tzo: new Date().getTimezoneOffset(),
@@ -177,7 +172,7 @@
     // History-API navigation: a tick later (once the app has rendered the
     // new page), report the page being left, then the new one.
     let spaNavigate = () =>
-      later((previous = loc.origin + page) => {
+      later((previous = location.origin + page) => {
         if (here() != page) {
           engagement();
           pageView(true, previous);
@@ -225,20 +220,9 @@
     // -- public API -------------------------------------------------------
     let api = {
       v: 1,
+      // Built-in names with no method of their own; anything else is custom.
       track: guard((name, p = {}, get = (k) => p[k]) =>
-        name == "page_view"
-          ? pageView()
-          : name == "search"
-            ? search(p.q)
-            : name == "purchase"
-              ? purchase(get, p.items)
-              : /_cart$/.test(name)
-                ? cart(name, get)
-                : name == "preference"
-                  ? api.prefer(p)
-                  : name == "consent"
-                    ? api.consent(p)
-                    : (name = text(name, 64)) && send("custom", { name, props: props(p) })
+        name == "purchase" ? purchase(get, p.items) : /_cart$/.test(name) ? cart(name, get) : name && send("custom", { name, props: props(p) })
       ),
       prefer: guard((p) => send("preference", { prefs: props(p, true) })),
       consent: guard((c = {}, e = {}) => {
@@ -251,7 +235,7 @@
       q: { push: guard(([name, ...args]) => api[name](...args)) },
     };
 
-    w.tailor = api;
+    self.tailor = api;
     let failed = store("r") || [];
     store("r", []);
     pageView(undefined, d.referrer);
@@ -274,13 +258,13 @@
       }
     });
     listen(d, "pointerout", (e) => hovered?.contains(e.relatedTarget) || clearTimeout(hoverTimer, (hovered = 0)));
-    listen(w, "scroll", scrolled);
-    listen(d, "visibilitychange", () => (d.visibilityState == "hidden" ? leave() : (visibleSince ||= now())));
-    listen(w, "pagehide", leave);
-    listen(w, "popstate", spaNavigate);
+    listen(self, "scroll", scrolled);
+    listen(d, "visibilitychange", () => (d.hidden ? leave() : (visibleSince ||= now())));
+    listen(self, "pagehide", leave);
+    listen(self, "popstate", spaNavigate);
     for (let m of ["pushState", "replaceState"]) {
       let original = history[m];
       history[m] = (...args) => (spaNavigate(), original.apply(history, args));
     }
   } catch {}
-})(window, document, navigator, location, history, "[data-item]", "[data-slot]", "tailor-event");
+})(document, "[data-item]", "[data-slot]", "tailor-event");

@@ -241,7 +241,7 @@ def test_api_and_preload_queue(tab: Tab, site: Site) -> None:
         tailor.track("purchase", {order: "Z9", revenue: 10, items: [{item: "socks", qty: 1, junk: 1}]});
         tailor.q.push(["track", "after_load", {ok: true}]);
         tailor.consent({analytics: true, personalization: true, bogus: 1});
-        tailor.track("preference", {tone: "bold"});
+        tailor.track("preference", {tone: "bold"});  // no built-in mapping: a custom event
         tailor.track();  // nonsense is ignored, never thrown
         tailor.prefer(null);
     }"""
@@ -252,9 +252,10 @@ def test_api_and_preload_queue(tab: Tab, site: Site) -> None:
     assert [(c.name, c.props) for c in custom] == [
         ("signup", {"plan": "pro", "seats": 3, "trial": True}),
         ("after_load", {"ok": True}),
+        ("preference", {"tone": "bold"}),
     ]
     prefs = [p.prefs for p in of(events, ev.Preference)]
-    assert prefs[:2] == [{"tone": "calm", "tags": ("camping", "hiking"), "budget": 100}, {"tone": "bold"}]
+    assert prefs == [{"tone": "calm", "tags": ("camping", "hiking"), "budget": 100}, {}]
     (add,) = of(events, ev.AddToCart)
     assert (add.item, add.qty, add.price, add.tags) == ("tent-2p", 2, 59.9, ("camping",))
     (purchase,) = of(events, ev.Purchase)
@@ -334,7 +335,7 @@ def test_large_batches_split_under_60kb(tab: Tab, site: Site) -> None:
     tab.page.evaluate(
         """() => {
         const props = {};
-        for (let i = 0; i < 40; i++) props["k" + i] = "é".repeat(300);  // clamped to 32 x 256
+        for (let i = 0; i < 32; i++) props["k" + i] = "é".repeat(256);  // the collector's limits, 2 bytes a char
         for (let i = 0; i < 19; i++) tailor.track("big", props);
     }"""
     )
@@ -343,6 +344,27 @@ def test_large_batches_split_under_60kb(tab: Tab, site: Site) -> None:
     assert len(site.posts) >= 3  # (decode_post checked each is under 60 KB)
     big = of(events, ev.Custom)[0]
     assert len(big.props) == 32 and all(len(v) == 256 for v in big.props.values())
+
+
+def test_over_limit_props_are_sent_and_only_that_event_is_rejected(tab: Tab, site: Site) -> None:
+    # The tag does not clamp API props (the collector validates every field and
+    # rejects a bad event alone): the event still goes, its neighbours count.
+    site.invalid = []
+    open_page(tab, site, "/shop.html")
+    tab.page.evaluate(
+        """() => {
+        const props = {};
+        for (let i = 0; i < 40; i++) props["k" + i] = "é".repeat(300);
+        tailor.track("before", {});
+        tailor.track("big", props);
+        tailor.track("after", {});
+    }"""
+    )
+    flush(tab)
+    events = site.wait_for(lambda e: has(ev.Custom, 2)(e) and bool(site.invalid))
+    assert [c.name for c in of(events, ev.Custom)] == ["before", "after"]
+    (bad,) = site.invalid
+    assert b'"name":"big"' in bad and bad.count(b'"k') == 40
 
 
 def test_broken_markup_and_storage_never_break_the_page(tab: Tab, site: Site) -> None:
