@@ -8,6 +8,12 @@ beacons to each for a few seconds and reports events/s and latency
 percentiles, then the ratios.
 
     python bench/bench_collector.py [--seconds 5] [--concurrency 8] [--sync normal|full]
+    python bench/bench_collector.py --cpu [--rounds 5]   # in-process CPU per event
+
+`--cpu` drives the collector's ASGI callable directly (no sockets, no
+uvicorn) with the same beacons and concurrency, and reports the process's
+CPU time (every thread: loop + journal writer) per event: the figure that
+stays meaningful on a machine shared with other work.
 
 Rate limits are lifted for the run (one address, few visitors); goal:
 >= 20,000 events/s with p99 < 5 ms.
@@ -61,6 +67,63 @@ def create_collector_app() -> Any:
         await state["collector"](scope, receive, send)
 
     return app
+
+
+def cpu_per_event(rounds: int, beacons: int, concurrency: int, sync: str) -> list[tuple[float, float]]:
+    """(CPU µs per event, wall µs per event) for `rounds` runs of `beacons` 10-event beacons."""
+    from proxy.collector import Collector
+    from proxy.identity import COOKIE_NAME, VisitorIds, load_or_create_secret
+    from proxy.profile_store import ProfileStore
+    from proxy.settings import settings_from_dict
+
+    async def run(data_dir: str) -> list[tuple[float, float]]:
+        settings = settings_from_dict({"proxy": {"data_dir": data_dir}, "collector": {"rate_per_second": 1e9, "burst": 1_000_000_000, "sync": sync}})
+        ids = VisitorIds(load_or_create_secret(data_dir))
+        store = await ProfileStore.open(settings)
+        collector = Collector(settings, store, ids)
+        cookies = [f"{COOKIE_NAME}={ids.sign(ids.new())}".encode() for _ in range(concurrency)]
+        base_headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", UA.encode()), (b"content-type", b"text/plain;charset=UTF-8")]
+
+        async def post(cookie: bytes, body: bytes) -> int:
+            scope = {"type": "http", "method": "POST", "scheme": "http", "path": "/_tailor/e", "client": ("127.0.0.1", 5000),
+                     "headers": [*base_headers, (b"content-length", str(len(body)).encode()), (b"cookie", cookie)]}
+            sent = [{"type": "http.request", "body": body, "more_body": False}]
+            status = 0
+
+            async def receive() -> dict[str, Any]:
+                return sent.pop() if sent else {"type": "http.disconnect"}
+
+            async def send(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+
+            await collector(scope, receive, send)
+            return status
+
+        async def worker(cookie: bytes, bodies: list[bytes]) -> None:
+            for body in bodies:
+                if await post(cookie, body) != 200:
+                    raise RuntimeError("collector refused a beacon")
+
+        figures = []
+        try:
+            for round_ in range(rounds + 1):  # the first round warms up
+                per_worker = [[_beacon() for _ in range(beacons // concurrency)] for _ in range(concurrency)]
+                cpu, wall = time.process_time(), time.perf_counter()
+                await asyncio.gather(*(worker(cookie, bodies) for cookie, bodies in zip(cookies, per_worker)))
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                events = concurrency * (beacons // concurrency) * EVENTS_PER_BEACON
+                if round_:
+                    figures.append((cpu / events * 1e6, wall / events * 1e6))
+        finally:
+            await store.close()
+        return figures
+
+    import uvloop
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        return uvloop.run(run(data_dir))
 
 
 def create_baseline_app() -> Any:
@@ -192,7 +255,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sync", choices=["normal", "full"], default="normal")
+    parser.add_argument("--cpu", action="store_true", help="in-process CPU per event instead of HTTP throughput")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--beacons", type=int, default=2000)
     args = parser.parse_args()
+    if args.cpu:
+        figures = cpu_per_event(args.rounds, args.beacons, args.concurrency, args.sync)
+        cpus = sorted(cpu for cpu, _ in figures)
+        print(f"in-process, {args.beacons} 10-event beacons per round, concurrency {args.concurrency}, sync={args.sync}")
+        print("CPU µs/event per round: " + " ".join(f"{cpu:.1f}" for cpu, _ in figures) + f"  (min {cpus[0]:.1f}, median {cpus[len(cpus) // 2]:.1f})")
+        print("wall µs/event per round: " + " ".join(f"{wall:.1f}" for _, wall in figures))
+        print(f"CPU-bound ceiling on one core: {1e6 / cpus[len(cpus) // 2]:,.0f} events/s")
+        return
     with tempfile.TemporaryDirectory() as data_dir:
         servers = {
             "starlette discard": start_server("bench.bench_collector:create_baseline_app", {}),

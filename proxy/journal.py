@@ -37,6 +37,7 @@ MAX_BATCH_EVENTS = 500
 BUSY_TIMEOUT_MS = 5_000
 CHECKPOINT_EVERY_SECONDS = 0.5
 SAFETY_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL
+WRITER_CACHE_KIB = 64 * 1024  # the writer's page cache: the dedup index's hot pages stay in memory
 
 T = TypeVar("T")
 
@@ -176,6 +177,10 @@ class GroupCommitWriter:
         # thread so a group commit never waits for one; the writer only steps in
         # as a safety net when the WAL grows large.
         self._conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_CHECKPOINT_PAGES}")
+        self._conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+        # Savepoint journals (every batch runs in one) stay in memory instead of
+        # spilling to a temp file once a batch dirties more than 64 KiB.
+        self._conn.execute("PRAGMA temp_store = MEMORY")
         self._checkpointer = _Checkpointer(path)
         if setup is not None:
             setup(self._conn)
