@@ -56,6 +56,7 @@ class TailorApp:
         self.collector = None
         self.services: Services | None = None
         self.secret: bytes = b""
+        self._trusted = H.TrustedProxies(settings.proxy.trusted_proxies)
         t = settings.tag
         self._tag_html = (
             tag_asset.script_element(search_param=t.search_param, consent=t.consent, hover_ms=t.hover_ms) if t.enabled else b""
@@ -84,6 +85,7 @@ class TailorApp:
             if self.collector is None:
                 await send_error(send, 503, extra=[(b"retry-after", b"5")])
             else:
+                self._resolve_client(scope)
                 await self.collector(scope, receive, send)
         elif rest == "health":
             await send_text(send, 200, "ok\n")
@@ -94,6 +96,26 @@ class TailorApp:
             await send_text(send, 200, self.metrics.render(), content_type=b"text/plain; version=0.0.4")
         else:
             await send_error(send, 404 if method in ("GET", "HEAD") else 405, head=method == "HEAD")
+
+    def _resolve_client(self, scope) -> None:
+        """Who really sent this request, when a trusted proxy (CDN, load balancer) stands in front.
+
+        Without it every beacon would seem to come from the proxy's address (one
+        rate-limit bucket for all visitors) and its public host would fail the
+        collector's same-origin check.
+        """
+        headers = scope["headers"]
+        client = scope.get("client")
+        peer = client[0] if client else None
+        state = scope.setdefault("state", {})
+        state["client_ip"] = self._trusted.client_address(peer, headers)
+        if self._trusted.trusts(peer):
+            host = H.get(headers, b"x-forwarded-host")
+            if host:
+                host_s = host.decode("latin-1").split(",")[0].strip().lower()
+                proto = (H.get(headers, b"x-forwarded-proto") or b"").decode("latin-1").split(",")[0].strip().lower()
+                schemes = (proto,) if proto in ("http", "https") else ("http", "https")
+                state["public_origins"] = tuple(f"{p}://{host_s}" for p in schemes)
 
     def _authorized(self, scope) -> bool:
         auth = H.get(scope["headers"], b"authorization") or b""

@@ -118,6 +118,9 @@ class Collector:
         own = f"{scope.get('scheme', 'http')}://{host}"
         if claimed == own or claimed == self._public_origin:
             return
+        # Behind a trusted proxy (CDN, nginx): the public host it forwarded, resolved by proxy.app.
+        if claimed in scope.get("state", {}).get("public_origins", ()):
+            return
         parts = urlsplit(claimed) if claimed != "null" else None
         # TLS terminated in front of us: same host, https origin, http scope.
         if parts is not None and parts.scheme == "https" and parts.netloc == host and host:

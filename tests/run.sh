@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tailor's test command: installs what the tests need on a fresh Debian machine, then runs every test.
 #   - Debian's chromium (Playwright drives /usr/bin/chromium; it cannot download browsers here)
+#   - Debian's nginx (a real caching proxy in front of Tailor)
 #   - Node.js + npm and the tag's build tool (the tag's "build is fresh" test rebuilds it)
 #   - the Python package with its test extra
 # Extra arguments go to pytest, e.g. `bash tests/run.sh tests/proxy -x`.
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)  # a real shared cache in front of Tailor (tests/proxy/test_shared_cache.py)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -129,6 +129,13 @@ class Origin:
             return Response(data, media_type="text/html")
         if path == "/customer":
             return Response(PAGE, headers={**html, "x-tailor-customer": "cust-42"})
+        if path == "/cacheable-shop":
+            items = "".join(
+                f'<article data-item="{i}" data-tags="{t}" data-title="{i}">{i}</article>'
+                for i, t in (("tent", "camping"), ("boots", "hiking"), ("rope", "climbing"), ("bike", "cycling"))
+            )
+            body = f'<!doctype html><html><head><title>shop</title></head><body><div data-slot="hero" data-slot-type="carousel">{items}</div></body></html>'
+            return Response(body.encode(), headers={**html, "cache-control": "public, max-age=300"})
         if path == "/utf16":
             body = "\ufeff<html><head><title>wide</title></head><body>wide</body></html>".encode("utf-16-le")
             return Response(body, headers={"content-type": "text/html; charset=utf-16"})
