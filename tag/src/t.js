@@ -43,9 +43,9 @@
         } catch {}
       };
     let later = (fn, ms) => setTimeout(guard(fn), ms);
-    // JSON in web storage; value undefined = read.
+    // JSON in localStorage; no value = read (values written are lists or objects).
     let store = guard((key, value) =>
-      value === undefined ? JSON.parse(localStorage["tailor_" + key]) : (localStorage["tailor_" + key] = JSON.stringify(value))
+      value ? (localStorage["tailor_" + key] = JSON.stringify(value)) : JSON.parse(localStorage["tailor_" + key])
     );
     let text = (v, max = 256) => v && ("" + v).slice(0, max);
     // data-tags="a, b" -> ["a", "b"]; a list (API) goes as it is.
@@ -114,7 +114,7 @@
     });
 
     // -- one page view's state (reset by every page view, SPA ones too) -----
-    let page, pageItem, engagedMs, visibleSince, depth, exposed;
+    let page, pageItem, engagedMs, visibleSince, depth;
     let itemOf = (el) => ({ item: data(el).item || data(el).pageItem || undefined, tags: tagList(data(el).tags) });
     let scrolled = () =>
       (depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100) || 0)));
@@ -146,13 +146,12 @@
     let cartFrom = (el, qty) =>
       cart(data(el).tailorEvent, (k) => data(el)[k] ?? (k == "qty" ? qty?.value : data(closest(el, ITEM))[k]));
 
-    let pageView = (spa, referrer) => {
+    let pageView = (referrer, spa) => {
       let query = new URLSearchParams(location.search);
       page = here();
       pageItem = itemOf(d.querySelector("[data-page-item]"));
       engagedMs = depth = 0;
       visibleSince = !d.hidden && now();
-      exposed = new Set();
       scrolled();
       send("page_view", {
         referrer: text(referrer, 2048),
@@ -175,7 +174,7 @@
       later((previous = location.origin + page) => {
         if (here() != page) {
           engagement();
-          pageView(true, previous);
+          pageView(previous, true);
         }
       });
 
@@ -188,10 +187,10 @@
             intersectionRatio >= 0.5 &&
             later(
               () =>
-                exposed.has(el) ||
-                !el.isConnected ||
+                // once per page view: observed again by the next one
+                el.isConnected &&
                 send("exposure", {
-                  slot: data(exposed.add(el) && el).slot,
+                  slot: data(io.unobserve(el) || el).slot,
                   decision: data(el).tailorDecision,
                   items: [el, ...all(ITEM, el)]
                     .map((i) => data(i).item)
@@ -238,7 +237,7 @@
     self.tailor = api;
     let failed = store("r") || [];
     store("r", []);
-    pageView(undefined, d.referrer);
+    pageView(d.referrer);
     // Events whose send failed on an earlier page (their ids let the server de-duplicate).
     queue.push(...failed.filter(allowed));
     (old?.q || []).forEach(api.q.push);

@@ -230,7 +230,9 @@ def test_purchase_fires_once_per_order(tab: Tab, site: Site) -> None:
     tab.page.wait_for_function("window.tailor && tailor.v")
     flush(tab)
     events = site.wait_for(has(ev.PageView, 2))
-    assert len(of(events, ev.Purchase)) == 1
+    # One purchase event; the same event may arrive twice (a fetch cut short by
+    # the reload is retried on the next page with its id: the collector de-duplicates).
+    assert len({p.id for p in of(events, ev.Purchase)}) == 1
 
 
 def test_api_and_preload_queue(tab: Tab, site: Site) -> None:

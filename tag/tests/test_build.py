@@ -18,7 +18,7 @@ TAG_DIR = Path(tag.__file__).parent
 # The issue asked for 2048 with every feature; the full feature set measures
 # ~2.5 KB (brotli ~2.2 KB). This guards against growth until the team decides
 # which features to trade for the last 0.5 KB (see the tag's report).
-GZIP_BUDGET = 2560
+GZIP_BUDGET = 2300
 
 
 @pytest.mark.skipif(not (TAG_DIR / "node_modules").is_dir(), reason="run `npm ci --prefix tag` to check the build")
