@@ -14,6 +14,11 @@ Storage: one `beacons` row per accepted beacon (its events as a JSON array)
 and one `event_ids` key per event (de-duplication), instead of a row and two
 index entries per event.
 
+Observers (`observe`) hear, in the writer thread, when a transaction has
+begun (holding the write lock), committed, or rolled back wholly or to a
+savepoint: enough to keep state derived from the database (decoded profiles)
+in memory without ever serving state that did not commit.
+
 With WAL, `synchronous=NORMAL` survives a killed process (the commit is in the
 OS before we answer); `synchronous=FULL` also survives power loss (fsync per
 group commit). Several processes may share the file: SQLite's lock serialises
@@ -28,7 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from proxy.errors import StoreError
 
@@ -137,6 +142,19 @@ def _migrate_event_rows(conn: sqlite3.Connection) -> None:
 BatchFn = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 
 
+class TransactionObserver(Protocol):
+    """Told about the writer's transactions; every call comes from the writer thread."""
+
+    def begun(self, conn: sqlite3.Connection) -> None:
+        """A transaction started (the write lock is held until it ends)."""
+
+    def committed(self) -> None:
+        """The transaction committed."""
+
+    def rolled_back(self) -> None:
+        """Some of the transaction's writes were undone (whole or to a savepoint)."""
+
+
 class _Job:
     __slots__ = ("fn", "batch_fn", "payload", "weight", "future", "loop", "ok", "result")
 
@@ -185,11 +203,16 @@ class GroupCommitWriter:
         if setup is not None:
             setup(self._conn)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._observers: list[TransactionObserver] = []
         self._closed = False
         self._failed: BaseException | None = None
         self.commits = 0
         self._thread = threading.Thread(target=self._run, name="tailor-journal-writer", daemon=True)
         self._thread.start()
+
+    def observe(self, observer: TransactionObserver) -> None:
+        """Tell `observer` about every transaction from now on (call before submitting work)."""
+        self._observers.append(observer)
 
     async def submit(self, fn: Callable[[sqlite3.Connection], T], *, weight: int = 1) -> T:
         """Run `fn(conn)` inside the next group commit; returns once that commit is durable."""
@@ -251,10 +274,13 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[_Job]) -> None:
         conn = self._conn
+        observers = self._observers
         error: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                for observer in observers:
+                    observer.begun(conn)
                 start = 0
                 while start < len(batch):
                     end = start + 1
@@ -262,18 +288,23 @@ class GroupCommitWriter:
                     if batch_fn is not None:
                         while end < len(batch) and batch[end].batch_fn is batch_fn:
                             end += 1
-                    if end - start > 1 and batch_fn is not None and _run_together(conn, batch_fn, batch[start:end]):
+                    if end - start > 1 and batch_fn is not None and _run_together(conn, batch_fn, batch[start:end], observers):
                         start = end
                         continue
                     for job in batch[start:end]:
-                        _run_alone(conn, job)
+                        _run_alone(conn, job, observers)
                     start = end
                 conn.execute("COMMIT")
                 self.commits += 1
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                finally:
+                    _rolled_back(observers)
                 raise
+            for observer in observers:
+                observer.committed()
         except sqlite3.Error as exc:
             error = StoreError(f"journal write failed: {exc}")
         except BaseException as exc:  # noqa: BLE001 - report, keep the writer alive
@@ -291,7 +322,12 @@ class GroupCommitWriter:
                 pass  # that loop is gone
 
 
-def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
+def _rolled_back(observers: list[TransactionObserver]) -> None:
+    for observer in observers:
+        observer.rolled_back()
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job, observers: list[TransactionObserver]) -> None:
     conn.execute("SAVEPOINT job")
     try:
         job.result = job.run_alone(conn)
@@ -302,10 +338,11 @@ def _run_alone(conn: sqlite3.Connection, job: _Job) -> None:
     except Exception as exc:  # noqa: BLE001 - one bad job must not sink its neighbours
         conn.execute("ROLLBACK TO job")
         conn.execute("RELEASE job")
+        _rolled_back(observers)
         job.result = exc
 
 
-def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[_Job]) -> bool:
+def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[_Job], observers: list[TransactionObserver]) -> bool:
     """One call for all `jobs`; False (and nothing written) if it failed, so they run alone."""
     conn.execute("SAVEPOINT jobs")
     try:
@@ -318,6 +355,7 @@ def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[_Job])
     except Exception:  # noqa: BLE001 - retried one by one, where the culprit fails alone
         conn.execute("ROLLBACK TO jobs")
         conn.execute("RELEASE jobs")
+        _rolled_back(observers)
         return False
     for job, result in zip(jobs, results):
         job.result, job.ok = result, True

@@ -9,7 +9,10 @@ per-page fast path: a per-process L1 cache, kept honest across worker
 processes by `PRAGMA data_version` (did any other connection commit?) plus the
 `changes` log (which visitors changed since the sequence number we last saw):
 a write acknowledged by any worker is visible to the next `get` on every
-worker. Reads of one profile run inline (a WAL point read never waits on
+worker. The writer keeps the profiles it saved, decoded (`_WriterProfiles`), so
+a commit folds into them without reading and decoding each one again; that
+cache holds committed state only, and is dropped when another connection
+has committed since (`PRAGMA data_version`) or anything rolls back. Reads of one profile run inline (a WAL point read never waits on
 writers); everything that writes goes through the journal's writer thread.
 
 Customers: `link_customer` keys a customer's profile as `c.<hash>`; the
@@ -43,6 +46,7 @@ from proxy.settings import ProfileSettings, Settings
 from slots.model import Item
 
 L1_MAX_PROFILES = 50_000
+WRITER_MAX_PROFILES = 4_096  # decoded profiles the writer keeps between commits
 CHANGES_KEEP = 200_000  # rows of the change log kept for lagging readers
 CATALOG_TTL_SECONDS = 5.0
 POPULARITY_HALF_LIFE_DAYS = 7.0
@@ -87,6 +91,9 @@ class ProfileStore:
         self._profiles_settings: ProfileSettings = settings.profiles
         self._path = path
         self._writer = writer
+        self._writer_profiles = _WriterProfiles(WRITER_MAX_PROFILES)
+        writer.observe(self._writer_profiles)
+        self._record_batch = self._writer_profiles.record_batch  # one bound method: jobs batch by identity
         self._reader = reader
         self._clock = clock
         ttl = max(0.001, settings.profiles.l1_ttl_seconds)
@@ -126,7 +133,7 @@ class ProfileStore:
             return RecordResult(0, 0)
         keep = [event for event in events if isinstance(event, ev.Consent)] if gpc else list(events)
         request = _RecordRequest(vid, keep, len(events) - len(keep), received, gpc, self._profiles_settings)
-        result: RecordResult = await self._writer.submit_batched(_record_batch, request, weight=len(events))
+        result: RecordResult = await self._writer.submit_batched(self._record_batch, request, weight=len(events))
         return result
 
     async def link_customer(self, vid: str, customer: str) -> None:
@@ -134,16 +141,19 @@ class ProfileStore:
             return
         settings = self._profiles_settings
         now = self._clock.time()
-        await self._writer.submit(lambda conn: _link(conn, vid, customer, now, settings))
+        forget = self._writer_profiles.clear
+        await self._writer.submit(lambda conn: (forget(), _link(conn, vid, customer, now, settings))[1])
 
     async def delete_visitor(self, vid: str) -> int:
         """Forget a visitor (and, for a customer, every linked device). Returns events deleted."""
-        return await self._writer.submit(lambda conn: _delete(conn, vid))
+        forget = self._writer_profiles.clear
+        return await self._writer.submit(lambda conn: (forget(), _delete(conn, vid))[1])
 
     async def expire(self, now: float) -> int:
         """Retention: drop events and profiles not touched for `retention_days`. Returns profiles dropped."""
         cutoff = now - self._profiles_settings.retention_days * DAY
-        return await self._writer.submit(lambda conn: _expire(conn, cutoff))
+        forget = self._writer_profiles.clear
+        return await self._writer.submit(lambda conn: (forget(), _expire(conn, cutoff))[1])
 
     async def touch_page(self, vid: str, *, now: float, new_visitor: bool) -> None:
         """Page loads are learnt from the tag's page_view events; nothing to do."""
@@ -344,7 +354,63 @@ class _RecordRequest:
         self.settings = settings
 
 
-def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest]) -> list[RecordResult]:
+class _WriterProfiles:
+    """Decoded profiles as last committed, kept by the writer thread (a TransactionObserver).
+
+    A profile taken for folding leaves the cache; what a transaction saves
+    waits in `_pending` and joins the cache only when that transaction
+    commits. Any rollback (whole or to a savepoint) forgets everything, and so
+    does a commit by another connection (another worker process, a CLI),
+    seen as a new `PRAGMA data_version` once this writer holds the lock.
+    Jobs that rewrite profiles outside `record_batch` call `clear` first.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._committed: dict[str, Profile] = {}  # oldest first (insertion order = LRU order)
+        self._pending: dict[str, Profile] = {}
+        self._data_version: int | None = None
+
+    def begun(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._committed.clear()
+            self._data_version = version
+        self._pending.clear()
+
+    def committed(self) -> None:
+        committed = self._committed
+        for vid, profile in self._pending.items():
+            committed[vid] = profile
+        self._pending.clear()
+        while len(committed) > self._capacity:
+            del committed[next(iter(committed))]
+
+    def rolled_back(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._committed.clear()
+        self._pending.clear()
+
+    def take(self, conn: sqlite3.Connection, vid: str) -> Profile | None:
+        """The profile as this transaction sees it, for folding (put it back with `saved`)."""
+        profile = self._pending.pop(vid, None)
+        if profile is None:
+            profile = self._committed.pop(vid, None)
+        if profile is None:
+            profile = _load(conn, vid)
+        return profile
+
+    def saved(self, profiles: dict[str, Profile]) -> None:
+        """These profiles were written in the current transaction, exactly as they are now."""
+        self._pending.update(profiles)
+
+    def record_batch(self, conn: sqlite3.Connection, requests: list[_RecordRequest]) -> list[RecordResult]:
+        return _record_batch(conn, requests, self)
+
+
+def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cache: _WriterProfiles | None = None) -> list[RecordResult]:
     """Every `record` of one group commit: one dedup insert, one profile load/save per visitor."""
     fresh = _insert_ids(conn, [event.id for request in requests for event in request.events])
     canonicals: dict[str, str] = {}
@@ -364,7 +430,8 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest]) -> l
             canonical = canonicals[request.vid] = _resolve(conn, request.vid)
         profile = profiles.get(canonical)
         if profile is None:
-            profile = profiles[canonical] = _load(conn, canonical) or Profile(vid=canonical, created=received)
+            loaded = cache.take(conn, canonical) if cache is not None else _load(conn, canonical)
+            profile = profiles[canonical] = loaded or Profile(vid=canonical, created=received)
         accepted: list[ev.Event] = []
         for event in request.events:
             if event.id in fresh:
@@ -391,6 +458,8 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest]) -> l
             "INSERT OR REPLACE INTO profiles (vid, updated, body) VALUES (?, ?, ?)", [(p.vid, p.updated, _profile_encoder.encode(p)) for p in dirty.values()]
         )
         _changed(conn, dirty)
+        if cache is not None:
+            cache.saved(dirty)
     if pop:
         conn.executemany(
             "INSERT INTO popularity (item, value, ts) VALUES (?, ?, ?) ON CONFLICT (item) DO UPDATE SET "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from proxy import events as ev
 from proxy.clock import FakeClock
 from proxy.errors import StoreError
 from proxy.journal import GroupCommitWriter, create_schema, db_path
+from proxy.profile_model import Profile
 from proxy.profile_store import ProfileStore, iter_events
 from tests.collector.helpers import event, stored_ids
 from tests.collector.server_app import make_settings
@@ -108,6 +110,91 @@ def test_many_ids_in_one_record(tmp_path: Path, n: int) -> None:
             events = [page(f"i{k}") for k in range(n)]
             assert (await store.record("v1", events, received=1.0)).accepted == n
             assert (await store.record("v1", events, received=2.0)).duplicates == n
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+# ---- the writer's decoded profiles (kept between commits) never serve uncommitted or stale state ----
+
+
+def test_a_fold_undone_by_a_rollback_is_not_remembered(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        try:
+            await store.record("v1", [page("a")], received=clock.time())  # the writer now holds v1's profile
+            started, gate = threading.Event(), threading.Event()
+            blocker = asyncio.ensure_future(store._writer.submit(lambda conn: started.set() or gate.wait(10)))
+            assert await asyncio.to_thread(started.wait, 10)  # the writer is busy: what follows shares the next commit
+            doomed = asyncio.ensure_future(store.record("v1", [page("b"), page("c")], received=clock.time()))
+            # an I/O-class error later in the same transaction rolls all of it back
+            breaker = asyncio.ensure_future(store._writer.submit(lambda conn: conn.execute("INSERT INTO no_such_table VALUES (1)")))
+            await asyncio.sleep(0)  # both are queued
+            gate.set()
+            assert await blocker
+            for future in (doomed, breaker):
+                with pytest.raises(StoreError):
+                    await future
+            await store.record("v1", [page("d")], received=clock.time())
+            profile = await store.get("v1")
+            assert profile is not None and profile.counters.page_views == 2  # a and d; b and c never committed
+            assert [r.item for r in profile.recent] == ["a", "d"]
+        finally:
+            await store.close()
+        assert len(stored_ids(str(tmp_path))) == 2
+
+    asyncio.run(scenario())
+
+
+def test_profiles_rewritten_by_link_delete_or_expire_are_read_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        try:
+            await store.record("phone", [page("a")], received=clock.time())
+            await store.link_customer("phone", "cust")
+            await store.record("phone", [page("b")], received=clock.time())  # the writer holds the customer's profile
+            await store.record("laptop", [page("c"), page("d")], received=clock.time())
+            await store.link_customer("laptop", "cust")  # merges laptop into it, behind the writer's back
+            await store.record("phone", [page("e")], received=clock.time())
+            assert (await store.get("laptop")).counters.page_views == 5  # type: ignore[union-attr]
+
+            await store.record("gone", [page("x"), page("y")], received=clock.time())
+            await store.delete_visitor("gone")
+            await store.record("gone", [page("z")], received=clock.time())
+            assert (await store.get("gone")).counters.page_views == 1  # type: ignore[union-attr]
+
+            await store.record("old", [page("x")], received=clock.time())
+            clock.tick(store.settings.profiles.retention_days * 86_400.0 + 1)
+            assert await store.expire(clock.time()) >= 1
+            await store.record("old", [page("y")], received=clock.time())
+            assert (await store.get("old")).counters.page_views == 1  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_commit_by_another_connection_is_seen_by_the_next_record(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        try:
+            await store.record("v1", [page("a")], received=clock.time())
+            other = sqlite3.connect(db_path(str(tmp_path)))  # another worker process, as far as SQLite knows
+            try:
+                body = other.execute("SELECT body FROM profiles WHERE vid = 'v1'").fetchone()[0]
+                profile = msgspec.msgpack.decode(body, type=Profile)
+                profile.counters.clicks = 41
+                other.execute("UPDATE profiles SET body = ? WHERE vid = 'v1'", (msgspec.msgpack.encode(profile),))
+                other.commit()
+            finally:
+                other.close()
+            await store.record("v1", [msgspec.convert(event("click", item="i"), ev.Event)], received=clock.time())
+            stored = await store.get("v1")
+            assert stored is not None and stored.counters.clicks == 42 and stored.counters.page_views == 1
         finally:
             await store.close()
 
