@@ -7,9 +7,9 @@
  *
  * Wire format: proxy/events.py, which rejects unknown fields, so events are
  * built field by field. What visitors and URLs control (url, title, referrer,
- * search text, utm, API props) is clamped to the limits declared there; what
- * the site owner authored (data-item, data-tags, data-price...) is sent as
- * written and validated by the collector.
+ * search text, utm values) is clamped to the limits declared there; what the
+ * site owner authored (data-item, data-tags, data-price...) and API props are
+ * sent as written: the collector validates them and rejects a bad event alone.
  * Budget: 2 KB gzipped (tag/tests/test_build.py), hence the terse style.
  *
  * Settings come from the script element (document.currentScript.dataset):

@@ -15,9 +15,10 @@ import tag
 from tag import TAG_GZIP, TAG_HASH, TAG_JS, script_element
 
 TAG_DIR = Path(tag.__file__).parent
-# The issue asked for 2048 with every feature; the full feature set measures
-# ~2.5 KB (brotli ~2.2 KB). This guards against growth until the team decides
-# which features to trade for the last 0.5 KB (see the tag's report).
+# The issue asks for 2048 with every required feature. Client-side limits
+# the collector enforces, track()'s extra name mapping and per-session search
+# de-duplication were traded; the full required set still measures ~2.29 KB.
+# This guards the gain until the rest is found (see the tag's report).
 GZIP_BUDGET = 2300
 
 
