@@ -14,7 +14,10 @@ fast path looks for those exact bytes.
 
 from __future__ import annotations
 
+import itertools
 import re
+
+import ahocorasick_rs
 
 from slots import charset as cs
 from slots import tokenizer as tk
@@ -32,11 +35,33 @@ _SKIP = re.compile(
     rb"|<(?!(?i:" + _INTERESTING_START + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
     rb"|</(?!(?i:" + _INTERESTING_END + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">)*+"
 )
-# Fast path (after the head): where the exact walk would have to stop. On a lower-cased copy,
-# the constructs that change how later bytes are read (comments, bogus comments, raw text,
-# template, foreign content, select, frameset) and the end tags that close them.
+# Fast path (after the head): where the exact walk would have to stop. The constructs that
+# change how later bytes are read (comments, bogus comments, raw text, template, foreign
+# content, select, frameset) and the end tags that close them; ASCII case-insensitive.
 _OPENER = re.compile(rb"<(?:[!?]|/(?![a-z])|/(?:" + _INTERESTING_END + rb")[\t\n\f\r />]|(?:"
-                     + _INTERESTING_START + rb")[\t\n\f\r />])")
+                     + _INTERESTING_START + rb")[\t\n\f\r />])", re.IGNORECASE)
+_MARKER_DELIMS = b"\t\n\f\r /=>"
+
+
+def _any_case(word: bytes) -> list[bytes]:
+    return [bytes(v) for v in itertools.product(*((c, c ^ 0x20) if 0x61 <= c <= 0x7A else (c,) for c in word))]
+
+
+def _hit_patterns() -> tuple[list[bytes], int]:
+    """Literal patterns for one Aho-Corasick pass: the markers exactly (each with the byte that must follow),
+    then a superset of _OPENER's matches: '<' and the first bytes of every opener, in every letter case."""
+    markers = [w + bytes([d]) for w in (b"data-slot", b"data-page-item") for d in _MARKER_DELIMS]
+    openers = {b"<!", b"<?"} | {b"</" + bytes([c]) for c in range(256) if not (0x41 <= (c & ~0x20) <= 0x5A)}
+    for name in _INTERESTING_START.split(b"|"):
+        openers.update(b"<" + v for v in _any_case(name[:4]))
+    for name in _INTERESTING_END.split(b"|"):
+        openers.update(b"</" + v for v in _any_case(name[:3]))
+    return markers + sorted(openers), len(markers)
+
+
+_HIT_PATTERNS, _N_MARKER_PATTERNS = _hit_patterns()
+# One pass over the page at compiled speed: marker offsets and opener candidates (verified by _OPENER).
+_HITS = ahocorasick_rs.BytesAhoCorasick(_HIT_PATTERNS, implementation=ahocorasick_rs.Implementation.DFA)
 # Everything but '=', quotes and '>': deleted to test a stretch for quoted values holding '>'.
 _NOT_QUOTING = bytes(c for c in range(256) if c not in b"=\"'>")
 _QUOTED_GT = re.compile(rb"=(?:\"[^\">]*+>|'[^'>]*+>)")
@@ -77,7 +102,7 @@ def _int(raw: bytes | None) -> int | None:
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
-                 "fast", "low", "low_base", "opener")
+                 "fast", "candidates", "ci", "opener")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True) -> None:
         self.html = html
@@ -97,8 +122,8 @@ class _Scanner:
         self.markers: list[int] = []
         self.mi = 0
         self.fast = fast
-        self.low: bytes | None = None  # lower-cased copy of html[low_base:last marker + 32]
-        self.low_base = 0
+        self.candidates: list[int] = []  # fast path: offsets where an _OPENER match may start
+        self.ci = 0  # candidates[:ci] lie before the last hop
         self.opener = -1  # absolute offset of the next _OPENER match (n: none left)
 
     # -- driver ---------------------------------------------------------
@@ -109,7 +134,10 @@ class _Scanner:
         if refusal is not None:
             return ScannedPage(problems=(Problem(refusal),), size=self.n, charset=charset)
         if b"data-slot" in html or b"data-page-item" in html:
-            self.markers = [m.start() for m in _MARKER.finditer(html)]
+            if self.fast:
+                self._hits()
+            else:
+                self.markers = [m.start() for m in _MARKER.finditer(html)]
         self._walk()
         if self.tag_offset is not None:
             self._check_late_meta()
@@ -136,6 +164,29 @@ class _Scanner:
                 continue
             pos = self._token(p)
 
+    def _hits(self) -> None:
+        """Markers (as _MARKER finds them) and opener candidates, in one Aho-Corasick pass."""
+        markers, candidates, k = self.markers, self.candidates, _N_MARKER_PATTERNS
+        for i, s, _ in _HITS.find_matches_as_indexes(self.html, overlapping=True):
+            if i < k:
+                markers.append(s)
+            else:
+                candidates.append(s)
+        markers.sort()
+        candidates.sort()
+
+    def _next_opener(self, pos: int) -> int:
+        """Offset of the first _OPENER match at or after `pos` (n: none): the first candidate that matches."""
+        candidates, i, html, match = self.candidates, self.ci, self.html, _OPENER.match
+        while i < len(candidates):
+            c = candidates[i]
+            if c >= pos and match(html, c) is not None:
+                self.ci = i
+                return c
+            i += 1
+        self.ci = i
+        return self.n
+
     def _hop(self, pos: int, stop: int) -> int:
         """What `_SKIP.match(html, pos, stop).end()` returns, without tokenizing every tag on the way.
 
@@ -145,12 +196,8 @@ class _Scanner:
         before it: the walk must stop at that tag, else at `e` itself. Otherwise: the exact walk.
         """
         html = self.html
-        if self.low is None:
-            self.low_base = pos
-            self.low = html[pos:self.markers[-1] + 32].lower()
         if self.opener < pos:
-            m = _OPENER.search(self.low, pos - self.low_base)
-            self.opener = self.n if m is None else m.start() + self.low_base
+            self.opener = self._next_opener(pos)
         e = min(self.opener, stop)
         if pos < e and b"=" in html[pos:e]:
             seg = html[pos:e].translate(None, _NOT_QUOTING).replace(b'=""', b"").replace(b"=''", b"")
@@ -327,7 +374,7 @@ class _Scanner:
             self.problems.append(Problem(f"unknown slot type {stype!r}: left as is", slot_name, p))
             return None
         frag = _Fragment(self, m, p, name, slot_name)
-        problem = frag.parse()
+        problem = frag.parse_fast() if self.fast else frag.parse()
         if problem is not None:
             self.problems.append(Problem(problem, slot_name, p))
             return None
@@ -365,6 +412,38 @@ def _unescape(s: str) -> str:
 
 
 _FRAG_TOKEN = re.compile(rb"<(?:(/?)([A-Za-z])|!|\?)")
+# parse_fast(): a whole tag (its '>' optional, so a tag the cap cuts is still seen), or '<!' / '<?'.
+_IMPLIES_END = frozenset((b"li", b"dt", b"dd", b"option")) | _P_CLOSERS
+_RAW = tk.RAWTEXT | {b"script", b"plaintext"}
+
+
+def _frag_token(lax: bool) -> re.Pattern[bytes]:
+    """parse_fast()'s token: skip inert units, then a whole tag (its '>' optional, so a tag the cap cuts is
+    still seen; group 6 None) or '<!' / '<?'. Groups: 2 '<', 3 '/', 4 name, 5 attributes, 6 '>'.
+
+    Inert: text (a '<' that starts no token is text, as in parse()); a void element, or an element
+    holding only text, whose attribute names do not start with data- and whose start tag closes no
+    open element. `lax` (no <p> is open): p-closing start tags count as closing nothing. Names are
+    matched in lower case only (case-sensitive alternations are much cheaper in sre): an upper-case
+    tag is simply not skipped.
+    """
+    delim = rb"(?=[\t\n\f\r />])"
+    text = rb"(?:[^<]++|<(?![A-Za-z!?]|/[A-Za-z]))"
+    no_data_attrs = tk.ATTRS.replace(rb"|[^\t\n\f\r />][^", rb"|(?![Dd][Aa][Tt][Aa]-)[^\t\n\f\r />][^", 1)
+    assert no_data_attrs != tk.ATTRS
+    voids = set(tk.VOID) if lax else set(tk.VOID) - _P_CLOSERS
+    closers = set(tk.VOID) | _RAW | tk.FOREIGN | {b"template", b"li", b"dt", b"dd", b"option"}
+    if not lax:
+        closers |= _P_CLOSERS
+    void = rb"<(?:" + b"|".join(sorted(voids)) + rb")" + delim + no_data_attrs + rb">"
+    pair = (rb"<(?P<n>(?!(?:" + b"|".join(sorted(closers)) + rb")" + delim + rb")[a-z][a-z0-9]*+)" + delim + no_data_attrs
+            + rb">" + text + rb"*+</(?P=n)" + delim + tk.ATTRS + rb">")
+    return re.compile(rb"(?:" + text + rb"|" + void + rb"|" + pair + rb")*+(<)(?:(/?)(" + tk.TAGNAME + rb")("
+                      + tk.ATTRS + rb")(>)?|[!?])")
+
+
+_FRAG_LAX = _frag_token(True)
+_FRAG_STRICT = _frag_token(False)
 
 
 class _Fragment:
@@ -504,6 +583,144 @@ class _Fragment:
             if kind == 1:
                 in_item += 1
             pos = send
+
+    def parse_fast(self) -> str | None:
+        """parse(), with one regex match per token that also skips, at C speed, the units that cannot
+        change the result (text, void and text-only elements without data- attributes whose start tag
+        closes nothing), and depth counters instead of stack scans. Same results as parse()."""
+        sc, html, n = self.sc, self.sc.html, self.sc.n
+        limit = min(n, self.p + MAX_SLOT_BYTES)
+        stack: list[list] = [[self.name, 3, self.p, None]]
+        item_parent: int | None = None
+        in_item = 0
+        in_template = 0  # templates on the stack
+        lax = self.name != b"p"  # no <p> open: a p-closing start tag closes nothing
+        pos = self.m.end()
+        seen_ids: set[str] = set()
+        items, item_spans = self.items, self.item_spans
+        while True:
+            t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
+            if t is None:
+                return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
+            _, _, slash, tname, raw_attrs, gt = t.groups()
+            p = t.start(2)
+            if tname is None:  # '<!' or '<?'
+                pos = tk.comment_end(html, p) if html.startswith(b"<!--", p) else tk.markup_declaration_end(html, p)
+                if pos >= n:
+                    return "unterminated comment inside slot: left as is"
+                continue
+            if gt is None:  # no '>' before the cap: read the tag as parse() does, past the cap
+                t = (tk.END_TAG if slash else tk.START_TAG).match(html, p)
+                if t is None:
+                    return "unterminated tag inside slot: left as is"
+                if not slash:
+                    raw_attrs = t.group(2)
+            pos = end = t.end()
+            if slash:
+                ename = tname.lower()
+                top = stack[-1]
+                if top[0] == ename:
+                    stack.pop()
+                    kind = top[1]
+                    if kind:
+                        self._close(top, end, p, end)
+                        if kind == 1:
+                            in_item -= 1
+                        elif kind == 2:
+                            in_template -= 1
+                    if not stack:
+                        self.content_end = p
+                        self.end = end
+                        return None
+                    if not lax and ename == b"p":
+                        lax = not any(x[0] == b"p" for x in stack)
+                    continue
+                i = len(stack) - 1
+                while i >= 0 and stack[i][0] != ename and stack[i][1] != 2:
+                    i -= 1
+                if i < 0 or stack[i][0] != ename:
+                    if ename in (b"p", b"br") or in_template:
+                        continue  # </p>, </br> and stray end tags inside a template: inert here
+                    return f"stray </{ename.decode(errors='replace')}> inside slot: left as is"
+                while len(stack) > i:
+                    top = stack.pop()
+                    self._close(top, end if len(stack) == i else self._trim(top[2], p), p, end)
+                    if top[1] == 1:
+                        in_item -= 1
+                    elif top[1] == 2:
+                        in_template -= 1
+                if not stack:
+                    self.content_end = p
+                    self.end = end
+                    return None
+                if not lax:
+                    lax = not any(x[0] == b"p" for x in stack)
+                continue
+            sname = tname.lower()
+            attrs = tk.attributes(raw_attrs) if b"data-" in raw_attrs else None
+            if sname in _IMPLIES_END:
+                if self._imply_end(stack, sname, p):
+                    return f"<{sname.decode(errors='replace')}> would close the slot element itself: left as is"
+                in_item = sum(1 for x in stack if x[1] == 1)
+                if not lax:
+                    lax = not any(x[0] == b"p" for x in stack)
+            if attrs and b"data-slot" in attrs and not in_template:
+                before = len(sc.slots)
+                m = tk.START_TAG.match(html, p)
+                assert m is not None
+                got = sc._slot(m, p, sname, attrs, self.slot_name)
+                if got is not None:
+                    self.nested.extend(sc.slots[before:])
+                    del sc.slots[before:]
+                    pos = got
+                    continue
+            if sname in _RAW:
+                q, pos = tk.raw_text_end(html, sname, end)
+                if q >= n:
+                    return f"unclosed <{sname.decode()}> inside slot: left as is"
+                if attrs and b"data-item" in attrs and not in_item and not in_template:
+                    return "an item cannot be a raw text element: left as is"
+                continue
+            kind = 0
+            extra = None
+            if sname == b"template":
+                kind = 2
+                if attrs is not None and not in_template and not in_item:
+                    if b"data-item-template" in attrs and self.template is None:
+                        extra = ("t", None)
+                    elif b"data-variant" in attrs:
+                        vname = (sc._text(attrs[b"data-variant"]) or "").strip()
+                        if vname and vname not in self.variant_names:
+                            extra = ("v", vname)
+            elif attrs is not None and b"data-item" in attrs and not in_item and not in_template:
+                item = sc._item(attrs)
+                if item is not None:
+                    parent = stack[-1][2]
+                    if item_parent is None:
+                        item_parent = parent
+                    elif item_parent != parent:
+                        return "items of the slot have different parents: left as is"
+                    if len(items) >= MAX_ITEMS:
+                        return "too many items in slot: left as is"
+                    if item.id in seen_ids:
+                        return f"duplicate item {item.id!r} in slot: left as is"
+                    seen_ids.add(item.id)
+                    kind = 1
+                    extra = item
+            if sname in tk.VOID:
+                if kind == 1:
+                    items.append(extra)
+                    item_spans.append((p, end))
+                continue
+            if sname in tk.FOREIGN and t.group(0).endswith(b"/>"):
+                continue
+            stack.append([sname, kind, p, (extra, end)])
+            if kind == 1:
+                in_item += 1
+            elif kind == 2:
+                in_template += 1
+            elif sname == b"p":
+                lax = False
 
     def _imply_end(self, stack: list[list], sname: bytes, p: int) -> bool:
         """Close an open li/dt/dd/option/p the way the tree builder would before this start tag.

@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 
 WS = b"\t\n\f\r "
-_TAGNAME = rb"[A-Za-z][^\t\n\f\r />]*+"
+TAGNAME = rb"[A-Za-z][^\t\n\f\r />]*+"
 # Attributes, possessively: a quoted value runs to its closing quote (or to the end of
 # input, which then fails the final '>' so an unterminated tag is never taken for a tag).
 ATTRS = (
     rb"(?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r />=]*+"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"?|'[^']*+'?|[^\t\n\f\r >]*+))?)*+"
 )
-START_TAG = re.compile(rb"<(" + _TAGNAME + rb")(" + ATTRS + rb")>")
-END_TAG = re.compile(rb"</(" + _TAGNAME + rb")" + ATTRS + rb">")
+START_TAG = re.compile(rb"<(" + TAGNAME + rb")(" + ATTRS + rb")>")
+END_TAG = re.compile(rb"</(" + TAGNAME + rb")" + ATTRS + rb">")
 ATTR = re.compile(
     rb"([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >]*+)))?"
 )

@@ -56,7 +56,8 @@ PIECES = [b"text ", b"a < b > c", b"<p>", b"</p>", b"<div class='a>b'>", b'<div 
           b"<script>if(a<b)x('</div>')</script>", b"<script>", b"</script>", b"<style>p{}</style>", b"<template>",
           b"</template>", b"<textarea>", b"</textarea>", b"<svg>", b"</svg>", b"<svg/>", b"<select>", b"</select>",
           b'<a href="', b"<a b'c d='e>", b"<a x=y\"z w=\"v>\">", b"<a =\"q>\">", b"<SCRIPT>", b"</SCRIPT>", b"<Title>",
-          b"<body>", b"</head>", b"<![CDATA[x]]>", b"<plaintext>", b"data-slot=", b' data-slot="q" ', b"=\"", b">", b"'"]
+          b"<body>", b"</head>", b"<![CDATA[x]]>", b"<plaintext>", b"data-slot=", b' data-slot="q" ', b"=\"", b">", b"'",
+          b"</<!-- x -->", b"<Svg>", b"</SVG>", b"<TEMPLATE>", b"<sTyle>p{}</stYle>", b"<!DOCTYPE x>", b"</\x00"]
 
 
 @st.composite
@@ -77,3 +78,58 @@ def test_random_documents_fast_equals_exact(html: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_random_bytes_after_head_fast_equals_exact(noise: bytes) -> None:
     _same(HEAD + noise + SLOT % 0 + noise)
+
+
+# Slot contents: what parse_fast() skips (text-only and void elements without data- attributes) next to
+# what it must not skip (implied ends, upper case, data- attributes, quoted '>', templates, nested slots).
+FRAG_PIECES = [b"text ", b"<p>", b"</p>", b"<p>t</p>", b"<P>t</P>", b"<h2>t</h2>", b"<h2>t</H2>", b"<li>", b"</li>",
+               b"<ul>", b"</ul>", b"<img src=x>", b"<IMG src=x>", b"<hr>", b"<br>", b"</br>", b"<br/>",
+               b'<div data-item="a">', b'<div data-item="b">', b"</div>", b"<div>", b'<p data-item="c">c</p>',
+               b'<article data-item="d"><img alt="x>y"><h2>d</h2></article>', b'<li data-item="e">e</li>',
+               b"<template data-item-template><a>{title}</a></template>", b'<template data-variant="v1"><p>v</p></template>',
+               b"<template>", b"</template>", b"<!-- c -->", b"<!-- <p> -->", b"<script>x('</p>')</script>", b"<span>",
+               b"</span>", b"<b>t</b>", b'<b data-x="1">t</b>', b'<b DATA-ITEM="f">t</b>', b'<i title="a>b">t</i>',
+               b'<i title="a>b">t</I>', b"<em x='<p>'>t</em>", b"<a =\"q>\">t</a>", b"<svg/>", b"<svg><p>t</p></svg>",
+               b"<table>", b"</table>", b"<button>", b"</button>", b"<dl><dt>a<dd>b</dl>", b"<option>", b"<select>",
+               b'<div data-slot="inner" data-slot-type="carousel"><p data-item="q">Q</p></div>', b"<x-card>t</x-card>",
+               b"<h2>a < b</h2>", b"<h2>a</h2 >", b"<h2>a</h2x>", b"<textarea>t</textarea>", b"<p/>", b"<b>"]
+ROOTS = [b'<div data-slot="s" data-slot-type="carousel">', b'<p data-slot="s" data-slot-type="carousel">',
+         b'<ul data-slot="s" data-slot-type="search">', b'<section data-slot="s" data-slot-type="variant">',
+         b'<div data-slot="s" data-slot-type="recommendations">']
+
+
+@st.composite
+def slot_document(draw: st.DrawFn) -> bytes:
+    root = draw(st.sampled_from(ROOTS))
+    inner = b"".join(draw(st.lists(st.sampled_from(FRAG_PIECES), max_size=12)))
+    close = b"</" + root[1:root.index(b" ")] + b">"
+    return HEAD + root + inner + close + draw(st.sampled_from([b"", b"</div>", b"<p>after</p>"])) + SLOT % 1
+
+
+@settings(max_examples=1500, deadline=None)
+@given(slot_document())
+def test_random_slot_contents_fast_equals_exact(html: bytes) -> None:
+    _same(html)
+
+
+def test_slot_content_units_are_skipped_and_still_read_right() -> None:
+    """Items separated by skippable units, with a <p> left open (so p-closers must not be skipped) in one slot."""
+    items = b"".join(b'<li data-item="i%d"><img src="/i/%d.png" alt=""><h3>Item %d</h3><br></li>' % (k, k, k)
+                     for k in range(5))
+    html = (HEAD + b'<ul data-slot="a" data-slot-type="carousel">' + items + b"</ul>"
+            + b'<div data-slot="b" data-slot-type="carousel"><p>open<div data-item="x">x</div><div data-item="y">y</div></div>')
+    page = scan(html)
+    assert page == scan_exact(html)
+    (a,) = [s for s in page.slots if s.name == "a"]
+    assert [i.id for i in a.items] == [f"i{k}" for k in range(5)]
+    assert len(page.slots) == 2
+
+
+def test_tag_cut_by_the_slot_cap() -> None:
+    """A tag that straddles the slot size cap is read whole, as the exact parse reads it."""
+    from slots.scanner import MAX_SLOT_BYTES
+
+    for shift in range(-3, 4):
+        filler = b"x" * (MAX_SLOT_BYTES - 60 + shift)
+        html = HEAD + b'<div data-slot="s" data-slot-type="carousel">' + filler + b'<b title="long value">t</b></div>'
+        _same(html)
