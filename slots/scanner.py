@@ -200,9 +200,12 @@ class _Scanner:
             self.opener = self._next_opener(pos)
         e = min(self.opener, stop)
         if pos < e and b"=" in html[pos:e]:
-            seg = html[pos:e].translate(None, _NOT_QUOTING).replace(b'=""', b"").replace(b"=''", b"")
-            if _QUOTED_GT.search(seg) is not None:
-                return _SKIP.match(html, pos, stop).end()
+            seg = html[pos:e].translate(None, _NOT_QUOTING)
+            # Every '="' followed by '"' (and likewise for "'"): no quoted value holds a '>' (counting is
+            # cheaper than searching, sre stops at every '='). Otherwise search, after dropping empty values.
+            if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
+                if _QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None:
+                    return _SKIP.match(html, pos, stop).end()
         g = html.rfind(b">", pos, e)
         i = pos if g < 0 else g + 1
         n = self.n
@@ -337,15 +340,18 @@ class _Scanner:
         return _unescape(cs.decode_text(raw, self.charset))
 
     def _item(self, attrs: dict[bytes, bytes], page: bool = False) -> Item | None:
-        raw_id = attrs.get(b"data-item")
+        get, text = attrs.get, self._text
+        raw_id = get(b"data-item")
         if (raw_id is None or not raw_id.strip(tk.WS)) and page:
-            raw_id = attrs.get(b"data-page-item")
-        ident = (self._text(raw_id) or "").strip()
+            raw_id = get(b"data-page-item")
+        if raw_id is None:
+            return None
+        ident = text(raw_id).strip()  # type: ignore[union-attr]
         if not ident:
             return None
-        tags_raw = self._text(attrs.get(b"data-tags")) or ""
-        tags = tuple(t for t in (s.strip() for s in tags_raw.split(",")) if t)
-        title, url, image, price, category = (self._text(attrs.get(k)) for k in _ITEM_FIELDS)
+        raw = get(b"data-tags")
+        tags = () if raw is None else tuple(t for t in (s.strip() for s in text(raw).split(",")) if t)  # type: ignore[union-attr]
+        title, url, image, price, category = (None if (v := get(k)) is None else text(v) for k in _ITEM_FIELDS)
         return Item(id=ident, tags=tags, title=title, url=url, image=image, price=price, category=category)
 
     # -- slots ----------------------------------------------------------

@@ -133,3 +133,25 @@ def test_tag_cut_by_the_slot_cap() -> None:
         filler = b"x" * (MAX_SLOT_BYTES - 60 + shift)
         html = HEAD + b'<div data-slot="s" data-slot-type="carousel">' + filler + b'<b title="long value">t</b></div>'
         _same(html)
+
+
+def _attributes_reference(raw: bytes) -> dict[bytes, bytes]:
+    """The plain loop tokenizer.attributes() must equal: first wins, lower-case names, raw values."""
+    from slots.tokenizer import ATTR
+
+    out: dict[bytes, bytes] = {}
+    for m in ATTR.finditer(raw):
+        name = m.group(1).lower()
+        if name not in out:
+            out[name] = next((v for v in m.group(2, 3, 4) if v is not None), b"")
+    return out
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from([b" ", b"\t", b"/", b"a", b"A", b"data-item", b"DATA-Item", b"=", b"\"", b"'", b"x y",
+                                  b'"v"', b"'w'", b'""', b"''", b"=\"", b"<", b"&amp;"]), max_size=12))
+def test_attributes_equal_the_reference_loop(parts: list[bytes]) -> None:
+    from slots.tokenizer import attributes
+
+    raw = b"".join(parts)
+    assert attributes(raw) == _attributes_reference(raw), raw
