@@ -34,9 +34,16 @@ def encode(s: str, utf8: bool) -> bytes:
     return s.encode("ascii", "xmlcharrefreplace")
 
 
+# The characters _TEXT / _STRONG replace: most values hold none, and one search is cheaper than translate().
+_NEEDS_TEXT = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TEXT)) + "]")
+_NEEDS_STRONG = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_STRONG)) + "]")
+
+
 def escape(s: str, utf8: bool, strong: bool = False) -> bytes:
     """Escape text for HTML text or a quoted attribute value (`strong`: safe even unquoted)."""
-    return encode(s.translate(_STRONG if strong else _TEXT), utf8)
+    if (_NEEDS_STRONG if strong else _NEEDS_TEXT).search(s) is not None:
+        s = s.translate(_STRONG if strong else _TEXT)
+    return encode(s, utf8)
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slots import Decision, Item, rewrite, scan
 from slots.escape import safe_url
@@ -94,3 +96,13 @@ def test_unsafe_declared_charsets_pass_through(declared: str) -> None:
     html = b'<html><head></head><body><div data-slot="c" data-slot-type="carousel"><p data-item="a">a</p></div>'
     for page in (scan(html, charset=declared), scan(b'<meta charset="' + declared.encode() + b'">' + html)):
         assert page.slots == () and page.tag_offset is None and declared.lower() in page.problems[0].reason.lower()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2030), max_size=20), st.booleans(), st.booleans())
+def test_escape_equals_translating_every_value(s: str, utf8: bool, strong: bool) -> None:
+    """escape() skips translate() when nothing needs replacing: the bytes must be what translate() gives."""
+    from slots import escape as esc
+
+    table = esc._STRONG if strong else esc._TEXT
+    assert esc.escape(s, utf8, strong) == esc.encode(s.translate(table), utf8)
