@@ -68,7 +68,6 @@ _QUOTED_GT = re.compile(rb"=(?:\"[^\">]*+>|'[^'>]*+>)")
 _MARKER = re.compile(rb"data-(?:slot|page-item)(?=[\t\n\f\r /=>])")
 _MARKER_ASSIGNED = re.compile(rb"data-slot[\t\n\f\r ]*=")
 _SLOT_NAME_IN_TEXT = re.compile(rb"""data-slot[\t\n\f\r ]*=[\t\n\f\r ]*["']?([^"'\t\n\f\r >]*)""")
-_ITEM_FIELDS = (b"data-title", b"data-url", b"data-image", b"data-price", b"data-category")
 _P_CLOSERS = frozenset(b"address article aside blockquote details div dl fieldset figcaption figure footer header "
                        b"h1 h2 h3 h4 h5 h6 hr main menu nav ol p pre section table ul".split())
 
@@ -337,7 +336,8 @@ class _Scanner:
     def _text(self, raw: bytes | None) -> str | None:
         if raw is None:
             return None
-        return _unescape(cs.decode_text(raw, self.charset))
+        s = cs.decode_text(raw, self.charset)
+        return _unescape(s) if "&" in s else s
 
     def _item(self, attrs: dict[bytes, bytes], page: bool = False) -> Item | None:
         get, text = attrs.get, self._text
@@ -351,8 +351,11 @@ class _Scanner:
             return None
         raw = get(b"data-tags")
         tags = () if raw is None else tuple(t for t in (s.strip() for s in text(raw).split(",")) if t)  # type: ignore[union-attr]
-        title, url, image, price, category = (None if (v := get(k)) is None else text(v) for k in _ITEM_FIELDS)
-        return Item(id=ident, tags=tags, title=title, url=url, image=image, price=price, category=category)
+        title, url, image = get(b"data-title"), get(b"data-url"), get(b"data-image")
+        price, category = get(b"data-price"), get(b"data-category")
+        return Item(id=ident, tags=tags, title=None if title is None else text(title), url=None if url is None else text(url),
+                    image=None if image is None else text(image), price=None if price is None else text(price),
+                    category=None if category is None else text(category))
 
     # -- slots ----------------------------------------------------------
     def _slot(self, m: re.Match[bytes], p: int, name: bytes, attrs: dict[bytes, bytes], parent: str | None) -> int | None:
