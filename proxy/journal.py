@@ -40,7 +40,9 @@ from proxy.errors import StoreError
 DB_FILE = "tailor.sqlite3"
 MAX_BATCH_EVENTS = 500
 BUSY_TIMEOUT_MS = 5_000
-CHECKPOINT_EVERY_SECONDS = 0.5
+CHECKPOINT_EVERY_SECONDS = 0.1
+MAX_CHECKPOINT_PASSES = 8
+SMALL_CHECKPOINT_FRAMES = 256  # left for the writer to copy between two commits (~1 ms)
 SAFETY_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL
 WRITER_CACHE_KIB = 64 * 1024  # the writer's page cache: the dedup index's hot pages stay in memory
 
@@ -207,6 +209,7 @@ class GroupCommitWriter:
         self._closed = False
         self._failed: BaseException | None = None
         self.commits = 0
+        self._checkpoints_seen = 0
         self._thread = threading.Thread(target=self._run, name="tailor-journal-writer", daemon=True)
         self._thread.start()
 
@@ -271,6 +274,23 @@ class GroupCommitWriter:
                 batch.append(nxt)
                 weight += nxt.weight
             self._commit(batch)
+            if self._checkpointer.passes != self._checkpoints_seen:
+                self._finish_checkpoint()
+
+    def _finish_checkpoint(self) -> None:
+        """Copy the few frames committed while the checkpointer's pass ran.
+
+        Under steady load the checkpointer never catches up by itself (we commit
+        while it copies), so the WAL would only restart when it reaches the
+        safety size, with a long checkpoint inside some request's commit. Done
+        here, between two commits, the WAL is fully copied and the next
+        commit starts it again from the beginning.
+        """
+        self._checkpoints_seen = self._checkpointer.passes
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # the safety net (wal_autocheckpoint) still bounds the WAL
 
     def _commit(self, batch: list[_Job]) -> None:
         conn = self._conn
@@ -363,10 +383,18 @@ def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[_Job],
 
 
 class _Checkpointer:
-    """A PASSIVE checkpoint every half second from its own connection (never blocks writers)."""
+    """PASSIVE checkpoints from its own connection (never blocks writers).
+
+    Every CHECKPOINT_EVERY_SECONDS it copies the WAL into the database, then
+    copies again what was committed meanwhile, until that remainder is small
+    (each pass is usually several times faster than the writer fills the
+    WAL) or MAX_CHECKPOINT_PASSES ran; then it counts a pass in `passes`, and
+    the writer finishes it.
+    """
 
     def __init__(self, path: Path) -> None:
         self._conn = connect(path)
+        self.passes = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tailor-journal-checkpoint", daemon=True)
         self._thread.start()
@@ -374,7 +402,14 @@ class _Checkpointer:
     def _run(self) -> None:
         while not self._stopping.wait(CHECKPOINT_EVERY_SECONDS):
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                previous = copied = 0
+                for _ in range(MAX_CHECKPOINT_PASSES):
+                    _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if copied <= 0 or frames < previous or frames - previous <= SMALL_CHECKPOINT_FRAMES:
+                        break  # nothing to copy, the WAL restarted under us, or little is left
+                    previous = frames
+                if copied > 0:
+                    self.passes += 1
             except sqlite3.Error:
                 pass  # busy or I/O trouble: the next round (or the writer's safety net) retries
 

@@ -199,3 +199,31 @@ def test_a_commit_by_another_connection_is_seen_by_the_next_record(tmp_path: Pat
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
+    """The checkpointer never catches up while we commit; the writer finishes its passes, so the WAL starts over."""
+    path = db_path(str(tmp_path))
+    create_schema(path)
+    wal = path.with_name(path.name + "-wal")
+    blob = bytes(1_000)
+
+    async def scenario() -> set[bytes]:
+        writer = GroupCommitWriter(path)
+        salts: set[bytes] = set()  # a WAL header gets new salts each time the log restarts
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 1.5
+            n = 0
+            while loop.time() < deadline:
+                batch = [writer.submit(lambda conn, k=n + i: conn.execute("INSERT OR REPLACE INTO items (id, body) VALUES (?, ?)", (f"i{k % 5000}", blob))) for i in range(4)]
+                await asyncio.gather(*batch)
+                n += 4
+                with wal.open("rb") as header:
+                    salts.add(header.read(24)[16:24])
+        finally:
+            writer.close()
+        return salts
+
+    salts = asyncio.run(scenario())
+    assert len(salts) >= 6, f"the WAL restarted {len(salts) - 1} times in 1.5 s of writes"
