@@ -40,7 +40,7 @@ from proxy.errors import StoreError
 DB_FILE = "tailor.sqlite3"
 MAX_BATCH_EVENTS = 500
 BUSY_TIMEOUT_MS = 5_000
-CHECKPOINT_EVERY_SECONDS = 0.1
+CHECKPOINT_EVERY_SECONDS = 0.3
 MAX_CHECKPOINT_PASSES = 8
 SMALL_CHECKPOINT_FRAMES = 256  # left for the writer to copy between two commits (~1 ms)
 SAFETY_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL

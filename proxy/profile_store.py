@@ -40,7 +40,7 @@ from proxy import events as ev
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.errors import StoreError
 from proxy.journal import GroupCommitWriter, connect, create_schema, db_path
-from proxy.profile_fold import fold, forget_behaviour, merge
+from proxy.profile_fold import event_kind, fold, forget_behaviour, merge
 from proxy.profile_model import CatalogStats, Profile
 from proxy.settings import ProfileSettings, Settings
 from slots.model import Item
@@ -506,8 +506,7 @@ def _catalog_facts(
     profile: Profile, event: ev.Event, now: float, session_timeout: float, pop: dict[str, float], pairs: dict[tuple[str, str], float], repurchases: list[tuple[str, float]]
 ) -> None:
     """Cross-visitor facts, read from the profile *before* the event is folded."""
-    kind = type(event).__struct_config__.tag  # type: ignore[attr-defined]
-    weight = _POP_WEIGHT.get(kind)
+    weight = _POP_WEIGHT.get(event_kind(event))
     if weight is None:
         return
     if isinstance(event, ev.Purchase):

@@ -61,6 +61,15 @@ def test_replayed_events_count_as_duplicates_and_are_stored_once(served: Served)
     assert len(ids) == 6 and len(set(ids)) == 6
 
 
+def test_the_same_event_twice_in_one_beacon_is_stored_once(served: Served) -> None:
+    twice = event("page_view", item="a")
+    with served.client() as client:
+        response = client.post("/_tailor/e", content=beacon(twice, event("click", item="b"), twice))
+        assert response.json() == {"accepted": 2, "duplicates": 0, "ignored": 0, "rejected": []}
+        assert profile(client)["counters"]["page_views"] == 1
+    assert stored_ids(served).count(twice["id"]) == 1
+
+
 def test_bad_events_are_reported_and_good_neighbours_kept(served: Served) -> None:
     good = event("page_view", item="a")
     body = beacon(good, {"type": "click", "id": "abcdefgh9", "ts": 1}, {"type": "teleport", "id": "abcdefgh8", "ts": 1}, event("search", q=5))
@@ -129,6 +138,9 @@ def test_forged_or_malformed_cookies_get_a_fresh_visitor(served: Served) -> None
         response = client.post("/_tailor/e", content=beacon(event("page_view", item="a")))
         real = response.cookies[COOKIE_NAME]
     vid, sig = real.split(".")
+    with httpx.Client(base_url=served.url, headers={"user-agent": BROWSER, "content-type": "text/plain", "cookie": f"{COOKIE_NAME}={real}"}) as client:
+        response = client.post("/_tailor/e", content=beacon(event("page_view", item="b")))  # the real one is verified (and remembered)
+        assert response.status_code == 200 and COOKIE_NAME not in response.cookies
     forged = [f"{vid}.{'A' * len(sig)}", f"{'B' * len(vid)}.{sig}", "garbage", real + "x", "", f"{vid}"]
     for value in forged:
         with httpx.Client(base_url=served.url, headers={"user-agent": BROWSER, "content-type": "text/plain", "cookie": f"{COOKIE_NAME}={value}"}) as client:
@@ -138,7 +150,7 @@ def test_forged_or_malformed_cookies_get_a_fresh_visitor(served: Served) -> None
             assert fresh.split(".")[0] != vid
     with httpx.Client(base_url=served.url, headers={"user-agent": BROWSER, "cookie": f"{COOKIE_NAME}={real}"}) as client:
         p = profile(client)
-        assert p["counters"]["page_views"] == 1 and "forged" not in p["item_affinities"]
+        assert p["counters"]["page_views"] == 2 and "forged" not in p["item_affinities"]
 
 
 def test_method_other_than_post_is_405(served: Served) -> None:

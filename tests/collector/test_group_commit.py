@@ -213,9 +213,9 @@ def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
         salts: set[bytes] = set()  # a WAL header gets new salts each time the log restarts
         try:
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + 1.5
+            deadline = loop.time() + 20  # a guard: the loop ends after the checkpointer's sixth pass
             n = 0
-            while loop.time() < deadline:
+            while writer._checkpointer.passes < 6 and loop.time() < deadline:
                 batch = [writer.submit(lambda conn, k=n + i: conn.execute("INSERT OR REPLACE INTO items (id, body) VALUES (?, ?)", (f"i{k % 5000}", blob))) for i in range(4)]
                 await asyncio.gather(*batch)
                 n += 4
@@ -226,4 +226,4 @@ def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
         return salts
 
     salts = asyncio.run(scenario())
-    assert len(salts) >= 6, f"the WAL restarted {len(salts) - 1} times in 1.5 s of writes"
+    assert len(salts) >= 5, f"the WAL restarted {len(salts) - 1} times in six checkpoints"
