@@ -143,7 +143,11 @@ class TailorApp:
         from proxy.compression import choose
 
         body = tag_asset.TAG_JS
-        if choose(H.get(scope["headers"], b"accept-encoding")) in (b"gzip", b"br"):
+        coding = choose(H.get(scope["headers"], b"accept-encoding"))
+        if coding == b"br":
+            body = tag_asset.TAG_BROTLI
+            headers.append((b"content-encoding", b"br"))
+        elif coding == b"gzip":
             body = tag_asset.TAG_GZIP
             headers.append((b"content-encoding", b"gzip"))
         await send_bytes(send, 200, body, headers, head=scope["method"] == "HEAD")

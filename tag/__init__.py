@@ -14,7 +14,9 @@ import hashlib
 import html
 from pathlib import Path
 
-__all__ = ["TAG_JS", "TAG_HASH", "TAG_GZIP", "TAG_PATH", "CONSENT_MODES", "script_element"]
+import brotli
+
+__all__ = ["TAG_JS", "TAG_HASH", "TAG_GZIP", "TAG_BROTLI", "TAG_PATH", "CONSENT_MODES", "script_element"]
 
 TAG_PATH = "/_tailor/t.js"
 CONSENT_MODES = ("implied", "opt-in")
@@ -24,6 +26,7 @@ DEFAULT_ENDPOINT = "/_tailor/e"
 TAG_JS: bytes = (Path(__file__).parent / "dist" / "t.js").read_bytes()
 TAG_HASH: str = hashlib.sha256(TAG_JS).hexdigest()[:10]
 TAG_GZIP: bytes = gzip.compress(TAG_JS, compresslevel=9, mtime=0)
+TAG_BROTLI: bytes = brotli.compress(TAG_JS, quality=11)  # ~10% smaller than gzip; browsers send br over https
 
 
 def _attr(name: str, value: str) -> str:

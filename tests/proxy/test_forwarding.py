@@ -398,3 +398,16 @@ def test_shift_jis_page_keeps_its_bytes_and_gets_the_tag(client):
     i = r.content.index(TAG_MARK)
     tag = r.content[i : r.content.index(b"</script>", i) + len(b"</script>")]
     assert r.content.replace(tag, b"") == original
+
+
+@pytest.mark.parametrize("accept,coding", [("br, gzip", "br"), ("gzip", "gzip"), ("identity", None)])
+def test_tag_is_served_in_the_smallest_coding_the_client_takes(tailor, accept, coding):
+    import tag
+
+    with httpx.Client(trust_env=False) as c:
+        with c.stream("GET", tailor + f"/_tailor/t.js?v={tag.TAG_HASH}", headers={"accept-encoding": accept}) as r:
+            wire = b"".join(r.iter_raw())
+    assert r.headers.get("content-encoding") == coding
+    decoded = {"br": brotli.decompress, "gzip": gzip.decompress, None: lambda b: b}[coding](wire)
+    assert decoded == tag.TAG_JS
+    assert int(r.headers["content-length"]) == len(wire)
