@@ -128,6 +128,7 @@ class Forwarder:
                 and 200 <= status < 300
                 and status not in (204, 206)
                 and mtype in ("text/html", "application/xhtml+xml")
+                and not (H.get(resp_headers, b"content-disposition") or b"").lower().startswith(b"attachment")
             ):
                 page = PageRequest(
                     path=raw_path.decode("latin-1"),

@@ -136,6 +136,8 @@ class Origin:
             )
             body = f'<!doctype html><html><head><title>shop</title></head><body><div data-slot="hero" data-slot-type="carousel">{items}</div></body></html>'
             return Response(body.encode(), headers={**html, "cache-control": "public, max-age=300"})
+        if path == "/export.html":
+            return Response(PAGE, headers={**html, "content-disposition": 'attachment; filename="export.html"'})
         if path == "/utf16":
             body = "\ufeff<html><head><title>wide</title></head><body>wide</body></html>".encode("utf-16-le")
             return Response(body, headers={"content-type": "text/html; charset=utf-16"})

@@ -411,3 +411,8 @@ def test_tag_is_served_in_the_smallest_coding_the_client_takes(tailor, accept, c
     decoded = {"br": brotli.decompress, "gzip": gzip.decompress, None: lambda b: b}[coding](wire)
     assert decoded == tag.TAG_JS
     assert int(r.headers["content-length"]) == len(wire)
+
+
+def test_html_downloads_are_not_rewritten(client):
+    r = client.get("/export.html", headers={"accept": "text/html"})
+    assert r.content == PAGE
