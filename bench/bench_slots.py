@@ -12,7 +12,6 @@ import time
 from selectolax.lexbor import LexborHTMLParser
 
 from slots import Decision, Item, rewrite, scan
-from slots import scanner
 
 TAG = b'<script src="/_tailor/t.js" defer></script>'
 
@@ -92,7 +91,6 @@ def measure(fn, runs: int) -> tuple[float, float]:
 def main() -> None:
     cases = [("60 KB, 3 slots", page_with_slots(), DECISIONS, 2000, 0.2),
              ("5 MB, no slots", page_without_slots(), {}, 60, 5.0)]
-    print("slots._speedups (C accelerator):", "built" if scanner._speedups is not None else "NOT built: pure Python")
     print(f"{'page':16} {'bytes':>9} | {'engine med':>10} {'p99':>8} | {'lexbor med':>10} {'p99':>8} | {'ratio':>6} | goal")
     for label, html, decisions, runs, goal in cases:
         page = scan(html, charset="utf-8")
