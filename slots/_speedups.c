@@ -157,16 +157,6 @@ static int append_index(PyObject *list, Py_ssize_t i) {
 
 static int is_marker_delim(unsigned char c) { return is_ws(c) || c == '/' || c == '=' || c == '>'; }
 
-/* Whether any word in the NULL-terminated list is at s[i:] (ignoring ASCII case), within n. */
-static int prefix_at(bytes_t s, Py_ssize_t n, Py_ssize_t i, const char *const *words) {
-    for (; *words != NULL; words++) {
-        Py_ssize_t k = (Py_ssize_t)strlen(*words);
-        if (i + k <= n && eq_nocase(s + i, k, *words))
-            return 1;
-    }
-    return 0;
-}
-
 static int is_opener_candidate(bytes_t s, Py_ssize_t n, Py_ssize_t i) {
     /* s[i] == '<' */
     if (i + 1 >= n)
@@ -174,15 +164,25 @@ static int is_opener_candidate(bytes_t s, Py_ssize_t n, Py_ssize_t i) {
     unsigned char c = s[i + 1];
     if (c == '!' || c == '?')
         return 1;
+    const char *const *w;
     if (c == '/') {
         if (i + 2 >= n)
             return 0;
         if (!is_alpha(s[i + 2]))
             return 1;
-        return strchr("tsmhTSMH", s[i + 2]) != NULL && prefix_at(s, n, i + 2, END_PREFIXES);
+        for (w = END_PREFIXES; *w != NULL; w++) {
+            Py_ssize_t k = (Py_ssize_t)strlen(*w);
+            if (i + 2 + k <= n && eq_nocase(s + i + 2, k, *w))
+                return 1;
+        }
+        return 0;
     }
-    /* only the first letters of START_PREFIXES can start one (a cheap test before the list) */
-    return c != '\0' && strchr("stxinpmhbfSTXINPMHBF", c) != NULL && prefix_at(s, n, i + 1, START_PREFIXES);
+    for (w = START_PREFIXES; *w != NULL; w++) {
+        Py_ssize_t k = (Py_ssize_t)strlen(*w);
+        if (i + 1 + k <= n && eq_nocase(s + i + 1, k, *w))
+            return 1;
+    }
+    return 0;
 }
 
 static PyObject *sp_hits(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -197,17 +197,17 @@ static PyObject *sp_hits(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     PyObject *candidates = PyList_New(0);
     if (markers == NULL || candidates == NULL)
         goto fail;
-    Py_ssize_t i = 4; /* the '-' of "data-" */
-    while (i < n) {
-        const unsigned char *d = memchr(s + i, '-', (size_t)(n - i));
+    Py_ssize_t i = 0;
+    while (i + 5 <= n) {
+        const unsigned char *d = memchr(s + i, 'd', (size_t)(n - i));
         if (d == NULL)
             break;
         i = (Py_ssize_t)(d - s);
-        Py_ssize_t at = i - 4;
-        if (memcmp(s + at, "data-", 5) == 0 &&
-            ((at + 10 <= n && memcmp(s + at + 5, "slot", 4) == 0 && is_marker_delim(s[at + 9])) ||
-             (at + 15 <= n && memcmp(s + at + 5, "page-item", 9) == 0 && is_marker_delim(s[at + 14])))) {
-            if (append_index(markers, at) < 0)
+        if (i + 10 <= n && memcmp(s + i, "data-slot", 9) == 0 && is_marker_delim(s[i + 9])) {
+            if (append_index(markers, i) < 0)
+                goto fail;
+        } else if (i + 15 <= n && memcmp(s + i, "data-page-item", 14) == 0 && is_marker_delim(s[i + 14])) {
+            if (append_index(markers, i) < 0)
                 goto fail;
         }
         i++;
@@ -230,6 +230,20 @@ fail:
 }
 
 /* ----------------------------------------------------------- quoted_gt */
+/* Count non-overlapping occurrences of pat (length k) in b[0:m], left to right, like bytes.count. */
+static Py_ssize_t count_of(const unsigned char *b, Py_ssize_t m, const char *pat, Py_ssize_t k) {
+    Py_ssize_t c = 0, i = 0;
+    while (i + k <= m) {
+        if (memcmp(b + i, pat, (size_t)k) == 0) {
+            c++;
+            i += k;
+        } else {
+            i++;
+        }
+    }
+    return c;
+}
+
 /* Remove non-overlapping occurrences of the 3-byte pat, left to right, in place, like bytes.replace(pat, b""). */
 static Py_ssize_t remove_all(unsigned char *b, Py_ssize_t m, const char *pat) {
     Py_ssize_t r = 0, w = 0;
@@ -251,34 +265,19 @@ static PyObject *sp_quoted_gt(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     if (pos >= end || memchr(s + pos, '=', (size_t)(end - pos)) == NULL)
         Py_RETURN_FALSE;
-    /* The stream of '=', quotes and '>' (as translate() leaves it), stored without a branch per byte. */
-    unsigned char *b = PyMem_Malloc((size_t)(end - pos) + 1);
+    unsigned char *b = PyMem_Malloc((size_t)(end - pos));
     if (b == NULL)
         return PyErr_NoMemory();
     Py_ssize_t m = 0;
     for (Py_ssize_t i = pos; i < end; i++) {
         unsigned char c = s[i];
-        b[m] = c;
-        m += (c == '=') | (c == '"') | (c == '\'') | (c == '>');
-    }
-    /* Counts of '="', '=""', "='", "=''" (none of them can overlap itself, so these equal bytes.count):
-     * when every '=' + quote is followed by the same quote, no search is needed. */
-    Py_ssize_t dq = 0, dq_empty = 0, sq = 0, sq_empty = 0;
-    for (Py_ssize_t k = 0; k + 1 < m; k++) {
-        int eq = b[k] == '=';
-        int d = eq & (b[k + 1] == '"'), q = eq & (b[k + 1] == '\'');
-        int same = k + 2 < m && b[k + 2] == b[k + 1];
-        dq += d;
-        sq += q;
-        dq_empty += d & same;
-        sq_empty += q & same;
-    }
-    if (dq == dq_empty && sq == sq_empty) {
-        PyMem_Free(b);
-        Py_RETURN_FALSE;
+        if (c == '=' || c == '"' || c == '\'' || c == '>')
+            b[m++] = c;
     }
     int found = 0;
-    {
+    int has_sq = count_of(b, m, "='", 2) > 0;
+    if (count_of(b, m, "=\"", 2) != count_of(b, m, "=\"\"", 3) ||
+        (has_sq && count_of(b, m, "='", 2) != count_of(b, m, "=''", 3))) {
         m = remove_all(b, m, "=\"\"");
         m = remove_all(b, m, "=''");
         /* _QUOTED_GT: =(?:"[^">]*+>|'[^'>]*+>) anywhere. */
