@@ -23,11 +23,6 @@ from slots import charset as cs
 from slots import tokenizer as tk
 from slots.model import SLOT_TYPES, Item, Problem, ScannedPage, Slot, SlotLayout
 
-try:  # optional C twins of the hottest byte loops (slots/_speedups.c); the _*_py functions below are the fallback
-    from slots import _speedups
-except ImportError:  # no compiler when the package was installed: pure Python, same results
-    _speedups = None
-
 MAX_SLOT_BYTES = 256 * 1024  # a slot larger than this is left as it is
 MAX_ITEMS = 500  # items per slot beyond this: the slot is left as it is
 
@@ -77,46 +72,6 @@ _P_CLOSERS = frozenset(b"address article aside blockquote details div dl fieldse
                        b"h1 h2 h3 h4 h5 h6 hr main menu nav ol p pre section table ul".split())
 
 
-# The byte loops below have C twins in slots/_speedups.c that must return exactly the same
-# (tests/slots/test_speedups.py). Positions are clamped as re's match(pos, endpos) clamps them.
-def _clamp(html: bytes, pos: int, end: int) -> tuple[int, int]:
-    n = len(html)
-    pos = min(max(pos, 0), n)
-    return pos, max(pos, min(end, n))
-
-
-def _hits_py(html: bytes) -> tuple[list[int], list[int]]:
-    """Marker offsets (as _MARKER finds them) and opener candidates (a superset of _OPENER's match starts),
-    each ascending, in one Aho-Corasick pass."""
-    markers: list[int] = []
-    candidates: list[int] = []
-    k = _N_MARKER_PATTERNS
-    for i, s, _ in _HITS.find_matches_as_indexes(html, overlapping=True):
-        (markers if i < k else candidates).append(s)
-    markers.sort()
-    candidates.sort()
-    return markers, candidates
-
-
-def _quoted_gt_py(html: bytes, pos: int, end: int) -> bool:
-    """Whether a quoted attribute value in html[pos:end] may hold a '>' (then every tag there need not end
-    at its first '>'). Never False when one does; True only when a '=' and a quote lead to a '>'."""
-    pos, end = _clamp(html, pos, end)
-    if pos >= end or b"=" not in html[pos:end]:
-        return False
-    seg = html[pos:end].translate(None, _NOT_QUOTING)
-    # Every '="' followed by '"' (and likewise for "'"): no quoted value holds a '>' (counting is
-    # cheaper than searching, sre stops at every '='). Otherwise search, after dropping empty values.
-    if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
-        return _QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None
-    return False
-
-
-def _skip_end_py(html: bytes, pos: int, stop: int) -> int:
-    """Where _SKIP stops: past the text and ordinary tags from `pos`, at most `stop`."""
-    return _SKIP.match(html, pos, stop).end()  # type: ignore[union-attr]
-
-
 def scan(html: bytes, *, charset: str | None = None) -> ScannedPage:
     """Find slots, the page item and the tag offset in `html`. Never raises."""
     return _scan(html, charset, fast=True)
@@ -146,7 +101,7 @@ def _int(raw: bytes | None) -> int | None:
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
-                 "fast", "candidates", "ci", "opener", "skip_end", "quoted_gt", "frag_token")
+                 "fast", "candidates", "ci", "opener")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True) -> None:
         self.html = html
@@ -169,10 +124,6 @@ class _Scanner:
         self.candidates: list[int] = []  # fast path: offsets where an _OPENER match may start
         self.ci = 0  # candidates[:ci] lie before the last hop
         self.opener = -1  # absolute offset of the next _OPENER match (n: none left)
-        accel = _speedups if fast else None  # scan_exact() stays the pure-Python reference
-        self.skip_end = _skip_end_py if accel is None else accel.skip_end
-        self.quoted_gt = _quoted_gt_py if accel is None else accel.quoted_gt
-        self.frag_token = _frag_token_py if accel is None else accel.frag_token
 
     # -- driver ---------------------------------------------------------
     def run(self) -> ScannedPage:
@@ -195,7 +146,7 @@ class _Scanner:
 
     def _walk(self) -> None:
         html, n, markers = self.html, self.n, self.markers
-        skip = self.skip_end
+        skip = _SKIP.match
         pos = 0
         while pos < n:
             while self.mi < len(markers) and markers[self.mi] < pos:
@@ -206,15 +157,22 @@ class _Scanner:
             if self.fast and self.head_done and stop < n:
                 p = self._hop(pos, stop)
             else:
-                p = skip(html, pos, stop)
+                p = skip(html, pos, stop).end()
             if p >= stop:
                 pos = stop + 1 if stop < n else n  # a marker in text: nothing to do
                 continue
             pos = self._token(p)
 
     def _hits(self) -> None:
-        """Markers (as _MARKER finds them) and opener candidates (verified by _OPENER later)."""
-        self.markers, self.candidates = (_hits_py if _speedups is None else _speedups.hits)(self.html)
+        """Markers (as _MARKER finds them) and opener candidates, in one Aho-Corasick pass."""
+        markers, candidates, k = self.markers, self.candidates, _N_MARKER_PATTERNS
+        for i, s, _ in _HITS.find_matches_as_indexes(self.html, overlapping=True):
+            if i < k:
+                markers.append(s)
+            else:
+                candidates.append(s)
+        markers.sort()
+        candidates.sort()
 
     def _next_opener(self, pos: int) -> int:
         """Offset of the first _OPENER match at or after `pos` (n: none): the first candidate that matches."""
@@ -240,8 +198,13 @@ class _Scanner:
         if self.opener < pos:
             self.opener = self._next_opener(pos)
         e = min(self.opener, stop)
-        if self.quoted_gt(html, pos, e):
-            return self.skip_end(html, pos, stop)
+        if pos < e and b"=" in html[pos:e]:
+            seg = html[pos:e].translate(None, _NOT_QUOTING)
+            # Every '="' followed by '"' (and likewise for "'"): no quoted value holds a '>' (counting is
+            # cheaper than searching, sre stops at every '='). Otherwise search, after dropping empty values.
+            if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
+                if _QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None:
+                    return _SKIP.match(html, pos, stop).end()
         g = html.rfind(b">", pos, e)
         i = pos if g < 0 else g + 1
         n = self.n
@@ -492,22 +455,6 @@ _FRAG_LAX = _frag_token(True)
 _FRAG_STRICT = _frag_token(False)
 
 
-def _frag_token_py(html: bytes, pos: int, limit: int, lax: bool) -> tuple[int, int, int, int, int, int] | None:
-    """parse_fast()'s next token from `pos` (inert units skipped), None when none starts before `limit`.
-
-    Returns (lt, kind, name_start, name_end, attrs_end, end): `lt` the '<'; kind 0 for '<!' / '<?'
-    (the other fields then lt + 2), 1 a start tag, 2 an end tag; the tag's name is html[name_start:name_end],
-    its attributes html[name_end:attrs_end]; `end` is past its '>', or attrs_end when the limit cut it.
-    """
-    t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
-    if t is None:
-        return None
-    lt = t.start(2)
-    if t.start(4) < 0:
-        return (lt, 0, lt + 2, lt + 2, lt + 2, lt + 2)
-    return (lt, 2 if t.group(3) else 1, t.start(4), t.end(4), t.end(5), t.end())
-
-
 class _Fragment:
     """Exact tokenization of one slot: its end, its items, templates and nested slots."""
 
@@ -660,27 +607,24 @@ class _Fragment:
         pos = self.m.end()
         seen_ids: set[str] = set()
         items, item_spans = self.items, self.item_spans
-        frag_token = sc.frag_token
         while True:
-            tok = frag_token(html, pos, limit, lax)
-            if tok is None:
+            t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
+            if t is None:
                 return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
-            p, token_kind, name_start, name_end, attrs_end, end = tok
-            if token_kind == 0:  # '<!' or '<?'
+            _, _, slash, tname, raw_attrs, gt = t.groups()
+            p = t.start(2)
+            if tname is None:  # '<!' or '<?'
                 pos = tk.comment_end(html, p) if html.startswith(b"<!--", p) else tk.markup_declaration_end(html, p)
                 if pos >= n:
                     return "unterminated comment inside slot: left as is"
                 continue
-            slash = token_kind == 2
-            tname = html[name_start:name_end]
-            if end == attrs_end:  # no '>' before the cap: read the tag as parse() does, past the cap
+            if gt is None:  # no '>' before the cap: read the tag as parse() does, past the cap
                 t = (tk.END_TAG if slash else tk.START_TAG).match(html, p)
                 if t is None:
                     return "unterminated tag inside slot: left as is"
                 if not slash:
-                    name_end, attrs_end = t.span(2)
-                end = t.end()
-            pos = end
+                    raw_attrs = t.group(2)
+            pos = end = t.end()
             if slash:
                 ename = tname.lower()
                 top = stack[-1]
@@ -722,7 +666,7 @@ class _Fragment:
                     lax = not any(x[0] == b"p" for x in stack)
                 continue
             sname = tname.lower()
-            attrs = tk.attributes(html[name_end:attrs_end]) if html.find(b"data-", name_end, attrs_end) >= 0 else None
+            attrs = tk.attributes(raw_attrs) if b"data-" in raw_attrs else None
             if sname in _IMPLIES_END:
                 if self._imply_end(stack, sname, p):
                     return f"<{sname.decode(errors='replace')}> would close the slot element itself: left as is"
@@ -777,7 +721,7 @@ class _Fragment:
                     items.append(extra)
                     item_spans.append((p, end))
                 continue
-            if sname in tk.FOREIGN and html[end - 2:end] == b"/>":
+            if sname in tk.FOREIGN and t.group(0).endswith(b"/>"):
                 continue
             stack.append([sname, kind, p, (extra, end)])
             if kind == 1:

@@ -4,8 +4,6 @@ scan_exact is the reference: the same scanner with the fast path off. Both must 
 every field of the ScannedPage, for the whole html5lib corpus with slots spliced in at
 several places, and for random documents built from the constructs that fool shortcuts
 (quoted values holding '>' or '<', comments, raw text, template, select, bogus comments).
-Every test here runs twice: with the C accelerator (slots._speedups) and with it switched off,
-so the pure-Python fallback is held to the same reference.
 """
 
 from __future__ import annotations
@@ -16,20 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slots import scanner
 from slots.scanner import scan, scan_exact
-
-
-@pytest.fixture(scope="module", autouse=True, params=["c", "python"])
-def accelerator(request: pytest.FixtureRequest):
-    """'c': the fast path uses slots._speedups; 'python': the module's optional accelerator is switched off."""
-    if request.param == "c":
-        assert scanner._speedups is not None, "slots._speedups not built"
-        yield scanner._speedups
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(scanner, "_speedups", None)
-        yield None
 
 # shared/ sits beside the repository (CI clones main next to it); /work/shared on developer machines.
 CORPUS = next(
@@ -47,9 +32,8 @@ def _same(html: bytes) -> None:
     assert scan(html) == scan_exact(html), html[:300]
 
 
-def test_fast_path_is_taken(accelerator: object) -> None:
+def test_fast_path_is_taken() -> None:
     """A page after its head with slots far apart: the fast path runs and finds every slot."""
-    assert scanner._speedups is accelerator
     body = b"".join(b'<div class="c" title="a &lt; b"><a href="/p?x=1&y=2">x</a></div>' for _ in range(200))
     html = HEAD + body + SLOT % 0 + body + b"<!-- <div data-slot=z> -->" + SLOT % 1 + b"</body>"
     page = scan(html)
