@@ -26,6 +26,7 @@ class Metrics:
         "profile_misses",
         "slots_applied",
         "slots_skipped",
+        "scan_cache_hits",
     )
 
     def __init__(self) -> None:

@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Mapping
 
+import cachetools
 import msgspec
 
 import slots
@@ -26,6 +27,14 @@ from proxy.metrics import Metrics
 from proxy.settings import Settings
 
 log = logging.getLogger("tailor.pipeline")
+
+# Many pages are byte-identical for every visitor (a CMS's page cache, static
+# pages): their scan is reused. A hit is checked byte for byte against the
+# stored page, so a ScannedPage is only ever applied to the exact bytes it
+# describes. Pages that differ per visitor (CSRF tokens, timestamps) miss and
+# pay ~15 µs for the lookup on top of the scan.
+SCAN_CACHE_BYTES = 32 * 1024 * 1024
+SCAN_CACHE_MAX_PAGE = 1024 * 1024
 
 
 class PageRequest(msgspec.Struct, frozen=True):
@@ -75,7 +84,20 @@ class HtmlPipeline:
         self._deadline = settings.decisions.deadline_ms / 1000.0
         self._debug = settings.decisions.debug
         self._background: set[asyncio.Task] = set()
+        self._scans: cachetools.LRUCache = cachetools.LRUCache(maxsize=SCAN_CACHE_BYTES, getsizeof=lambda entry: len(entry[0]) + 1024)
         self.forced: Mapping[str, object] | None = None
+
+    def _scan(self, body: bytes, charset: str | None) -> slots.ScannedPage:
+        if len(body) > SCAN_CACHE_MAX_PAGE:
+            return slots.scan(body, charset=charset)
+        key = (hash(body), len(body), charset)
+        entry = self._scans.get(key)
+        if entry is not None and entry[0] == body:
+            self._metrics.scan_cache_hits += 1
+            return entry[1]
+        page = slots.scan(body, charset=charset)
+        self._scans[key] = (body, page)
+        return page
 
     def reconfigure(self, settings: Settings) -> None:
         """New rules from a config reload (proxy.app.TailorApp.reload)."""
@@ -101,7 +123,7 @@ class HtmlPipeline:
 
     async def process(self, body: bytes, req: PageRequest, charset: str | None, *, nonce: str | None = None) -> PipelineResult:
         metrics = self._metrics
-        page = slots.scan(body, charset=charset)
+        page = self._scan(body, charset)
         result = PipelineResult(body=None)
         decisions: dict[str, slots.Decision] = {}
         services = self._services

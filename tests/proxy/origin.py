@@ -138,6 +138,12 @@ class Origin:
             return Response(body.encode(), headers={**html, "cache-control": "public, max-age=300"})
         if path == "/export.html":
             return Response(PAGE, headers={**html, "content-disposition": 'attachment; filename="export.html"'})
+        if path == "/variant-page":
+            v = request.query_params.get("v", "a")
+            first, second = ("tent", "rope") if v == "a" else ("rope", "tent")
+            body = (f'<html><head><title>{v}</title></head><body><div data-slot="hero" data-slot-type="carousel">'
+                    f'<p data-item="{first}">{first}</p><p data-item="{second}">{second}</p></div></body></html>')
+            return Response(body.encode(), headers=html)
         if path == "/utf16":
             body = "\ufeff<html><head><title>wide</title></head><body>wide</body></html>".encode("utf-16-le")
             return Response(body, headers={"content-type": "text/html; charset=utf-16"})

@@ -416,3 +416,22 @@ def test_tag_is_served_in_the_smallest_coding_the_client_takes(tailor, accept, c
 def test_html_downloads_are_not_rewritten(client):
     r = client.get("/export.html", headers={"accept": "text/html"})
     assert r.content == PAGE
+
+
+def test_scans_are_reused_only_for_byte_identical_pages(origin, tmp_path):
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path))
+    app = create_app(settings, personalize=False)
+    with serve(app) as url, httpx.Client(base_url=url, trust_env=False) as c:
+        def fetch(v):
+            body = c.get(f"/variant-page?v={v}", headers={"accept": "text/html"}).content
+            i = body.index(TAG_MARK)
+            return body.replace(body[i : body.index(b"</script>", i) + len(b"</script>")], b"")
+
+        direct = {v: httpx.get(origin.url + f"/variant-page?v={v}").content for v in "ab"}
+        assert len(direct["a"]) == len(direct["b"]) and direct["a"] != direct["b"]
+        assert fetch("a") == direct["a"]
+        assert app.metrics.scan_cache_hits == 0
+        assert fetch("b") == direct["b"]  # same length, other bytes: its own scan
+        assert app.metrics.scan_cache_hits == 0
+        assert fetch("a") == direct["a"]
+        assert app.metrics.scan_cache_hits == 1
