@@ -553,32 +553,13 @@ class _Fragment:
                     return "an item cannot be a raw text element: left as is"
                 pos = e2
                 continue
-            kind = 0
-            extra = None
-            if sname == b"template":
-                kind = 2
-                if attrs is not None and len(stack) >= 1 and not in_template and not in_item:
-                    if b"data-item-template" in attrs and self.template is None:
-                        extra = ("t", None)
-                    elif b"data-variant" in attrs:
-                        vname = (sc._text(attrs[b"data-variant"]) or "").strip()
-                        if vname and vname not in self.variant_names:
-                            extra = ("v", vname)
-            elif attrs is not None and b"data-item" in attrs and not in_item and not in_template:
-                item = sc._item(attrs)
-                if item is not None:
-                    parent = stack[-1][2]
-                    if item_parent is None:
-                        item_parent = parent
-                    elif item_parent != parent:
-                        return "items of the slot have different parents: left as is"
-                    if len(self.items) >= MAX_ITEMS:
-                        return "too many items in slot: left as is"
-                    if item.id in seen_ids:
-                        return f"duplicate item {item.id!r} in slot: left as is"
-                    seen_ids.add(item.id)
-                    kind = 1
-                    extra = item
+            if sname == b"template" or (attrs is not None and b"data-item" in attrs):
+                role = self._role(sname, attrs, bool(in_item), bool(in_template), stack[-1][2], item_parent, seen_ids)
+                if isinstance(role, str):
+                    return role
+                kind, extra, item_parent = role
+            else:
+                kind, extra = 0, None
             if sname in tk.VOID:
                 if kind == 1:
                     self.items.append(extra)
@@ -690,32 +671,13 @@ class _Fragment:
                 if attrs and b"data-item" in attrs and not in_item and not in_template:
                     return "an item cannot be a raw text element: left as is"
                 continue
-            kind = 0
-            extra = None
-            if sname == b"template":
-                kind = 2
-                if attrs is not None and not in_template and not in_item:
-                    if b"data-item-template" in attrs and self.template is None:
-                        extra = ("t", None)
-                    elif b"data-variant" in attrs:
-                        vname = (sc._text(attrs[b"data-variant"]) or "").strip()
-                        if vname and vname not in self.variant_names:
-                            extra = ("v", vname)
-            elif attrs is not None and b"data-item" in attrs and not in_item and not in_template:
-                item = sc._item(attrs)
-                if item is not None:
-                    parent = stack[-1][2]
-                    if item_parent is None:
-                        item_parent = parent
-                    elif item_parent != parent:
-                        return "items of the slot have different parents: left as is"
-                    if len(items) >= MAX_ITEMS:
-                        return "too many items in slot: left as is"
-                    if item.id in seen_ids:
-                        return f"duplicate item {item.id!r} in slot: left as is"
-                    seen_ids.add(item.id)
-                    kind = 1
-                    extra = item
+            if sname == b"template" or (attrs is not None and b"data-item" in attrs):
+                role = self._role(sname, attrs, bool(in_item), bool(in_template), stack[-1][2], item_parent, seen_ids)
+                if isinstance(role, str):
+                    return role
+                kind, extra, item_parent = role
+            else:
+                kind, extra = 0, None
             if sname in tk.VOID:
                 if kind == 1:
                     items.append(extra)
@@ -730,6 +692,48 @@ class _Fragment:
                 in_template += 1
             elif sname == b"p":
                 lax = False
+
+    def _role(
+        self,
+        sname: bytes,
+        attrs: dict[bytes, bytes] | None,
+        in_item: bool,
+        in_template: bool,
+        parent: int,
+        item_parent: int | None,
+        seen_ids: set[str],
+    ) -> tuple[int, object, int | None] | str:
+        """What a start tag is to the slot: (kind, extra, item_parent), or why the slot is left alone.
+
+        kind 2: a <template> (extra names an item template or a variant); kind 1:
+        an item (extra is the Item); kind 0: plain markup. Shared by parse() and
+        parse_fast(), so the slot rules (one parent, a cap, unique ids) are stated once.
+        """
+        if sname == b"template":
+            extra = None
+            if attrs is not None and not in_template and not in_item:
+                if b"data-item-template" in attrs and self.template is None:
+                    extra = ("t", None)
+                elif b"data-variant" in attrs:
+                    vname = (self.sc._text(attrs[b"data-variant"]) or "").strip()
+                    if vname and vname not in self.variant_names:
+                        extra = ("v", vname)
+            return 2, extra, item_parent
+        if attrs is None or b"data-item" not in attrs or in_item or in_template:
+            return 0, None, item_parent
+        item = self.sc._item(attrs)
+        if item is None:
+            return 0, None, item_parent
+        if item_parent is None:
+            item_parent = parent
+        elif item_parent != parent:
+            return "items of the slot have different parents: left as is"
+        if len(self.items) >= MAX_ITEMS:
+            return "too many items in slot: left as is"
+        if item.id in seen_ids:
+            return f"duplicate item {item.id!r} in slot: left as is"
+        seen_ids.add(item.id)
+        return 1, item, item_parent
 
     def _imply_end(self, stack: list[list], sname: bytes, p: int) -> bool:
         """Close an open li/dt/dd/option/p the way the tree builder would before this start tag.
