@@ -135,8 +135,7 @@ class TailorApp:
             (b"vary", b"Accept-Encoding"),
             (b"x-content-type-options", b"nosniff"),
         ]
-        if_none_match = H.get(scope["headers"], b"if-none-match")
-        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(b",")]:
+        if H.etag_matches(H.get(scope["headers"], b"if-none-match"), etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -198,6 +198,9 @@ class Forwarder:
                 metrics.pipeline_errors += 1
                 log.exception("HTML pipeline failed; serving the origin's page")
                 result = None
+        def timing() -> tuple[bytes, bytes]:  # Tailor's time: before the origin, and since its body arrived
+            return _timing(origin=origin_done - t_up, tailor=(t_up - started) + (time.perf_counter() - origin_done))
+
         if result is not None:
             extra.extend((b"set-cookie", c) for c in result.set_cookies)
             if result.timing:
@@ -206,8 +209,7 @@ class Forwarder:
             headers = resp_headers
             if extra and self._private:
                 headers = _mark_private(headers)
-            done = time.perf_counter()
-            await _send_whole(send, status, [*headers, *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], raw)
+            await _send_whole(send, status, [*headers, *extra, timing()], raw)
             return
         body = result.body
         origin_etag = H.get(resp_headers, b"etag")
@@ -221,10 +223,8 @@ class Forwarder:
         etag = _variant_etag(origin_etag, self._tag_hash) if result.same_for_everyone and origin_etag else None
         if etag is not None:
             headers.append((b"etag", etag))
-        if_none_match = H.get(page.headers, b"if-none-match")
-        if etag is not None and if_none_match is not None and etag in [t.strip() for t in if_none_match.split(b",")]:
-            done = time.perf_counter()
-            await _send_whole(send, 304, [*H.without(headers, b"content-type"), *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], b"")
+        if etag is not None and H.etag_matches(H.get(page.headers, b"if-none-match"), etag):
+            await _send_whole(send, 304, [*H.without(headers, b"content-type"), *extra, timing()], b"")
             metrics.html_not_modified += 1
             return
         coding = compression.choose(H.get(page.headers, b"accept-encoding"), codings[0] if codings else None)
@@ -232,8 +232,7 @@ class Forwarder:
             body = compression.encode(body, coding)
             headers.append((b"content-encoding", coding))
         metrics.html_rewritten += 1
-        done = time.perf_counter()
-        await _send_whole(send, status, [*headers, *extra, _timing(origin=origin_done - t_up, tailor=(t_up - started) + (done - origin_done))], body, head=False)
+        await _send_whole(send, status, [*headers, *extra, timing()], body)
 
 
 def _variant_etag(origin_etag: bytes, tag_hash: bytes) -> bytes:

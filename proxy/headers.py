@@ -171,6 +171,11 @@ def _netloc(parts) -> tuple[str, int | None]:
     return ((parts.hostname or "").lower(), port)
 
 
+def etag_matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    """Whether an If-None-Match header lists exactly `etag` (Tailor's own validators only)."""
+    return if_none_match is not None and etag in [t.strip() for t in if_none_match.split(b",")]
+
+
 def media_type(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str | None]:
     """(`type/subtype` lower-cased, charset or None) of Content-Type."""
     value = get(headers, b"content-type")
