@@ -25,7 +25,7 @@ from proxy import headers as H
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.forwarding import Forwarder
 from proxy.metrics import Metrics
-from proxy.pipeline import HtmlPipeline, Services
+from proxy.pipeline import HtmlPipeline, Services, tag_element
 from proxy.responses import send_bytes, send_error, send_text
 from proxy.settings import Settings
 from proxy.upstream import create_upstream
@@ -57,10 +57,7 @@ class TailorApp:
         self.services: Services | None = None
         self.secret: bytes = b""
         self._trusted = H.TrustedProxies(settings.proxy.trusted_proxies)
-        t = settings.tag
-        self._tag_html = (
-            tag_asset.script_element(search_param=t.search_param, consent=t.consent, hover_ms=t.hover_ms) if t.enabled else b""
-        )
+        self._tag_html = tag_element(settings.tag)
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send) -> None:

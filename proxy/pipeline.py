@@ -21,10 +21,11 @@ import cachetools
 import msgspec
 
 import slots
+import tag as tag_asset
 from proxy import headers as H
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.metrics import Metrics
-from proxy.settings import Settings
+from proxy.settings import Settings, TagSettings
 
 log = logging.getLogger("tailor.pipeline")
 
@@ -35,6 +36,13 @@ log = logging.getLogger("tailor.pipeline")
 # pay ~15 µs for the lookup on top of the scan.
 SCAN_CACHE_BYTES = 32 * 1024 * 1024
 SCAN_CACHE_MAX_PAGE = 1024 * 1024
+
+
+def tag_element(settings: TagSettings, *, nonce: str | None = None) -> bytes:
+    """The `<script>` Tailor injects, as `[tag]` configures it (empty when the tag is off)."""
+    if not settings.enabled:
+        return b""
+    return tag_asset.script_element(search_param=settings.search_param, consent=settings.consent, hover_ms=settings.hover_ms, nonce=nonce)
 
 
 class PageRequest(msgspec.Struct, frozen=True):
@@ -115,12 +123,6 @@ class HtmlPipeline:
         if not task.cancelled() and task.exception() is not None:
             log.warning("background write failed: %r", task.exception())
 
-    def _tag_with_nonce(self, nonce: str) -> bytes:
-        import tag as tag_asset
-
-        t = self._settings.tag
-        return tag_asset.script_element(search_param=t.search_param, consent=t.consent, hover_ms=t.hover_ms, nonce=nonce)
-
     async def process(self, body: bytes, req: PageRequest, charset: str | None, *, nonce: str | None = None) -> PipelineResult:
         metrics = self._metrics
         page = self._scan(body, charset)
@@ -129,7 +131,7 @@ class HtmlPipeline:
         services = self._services
         if services is not None:
             decisions = await self._personalize(page, req, result)
-        tag = self._tag if nonce is None or not self._tag else self._tag_with_nonce(nonce)
+        tag = self._tag if nonce is None or not self._tag else tag_element(self._settings.tag, nonce=nonce)
         rewritten = slots.rewrite(body, page, decisions, tag=tag, debug=self._debug, charset=charset)
         metrics.slots_applied += len(rewritten.applied)
         metrics.slots_skipped += len(rewritten.problems)
