@@ -12,7 +12,7 @@ Identity never travels in the payload: the visitor is Tailor's signed cookie.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Union
 
 import msgspec
 

@@ -15,7 +15,6 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Mapping
 
 import cachetools
 import msgspec
@@ -23,7 +22,9 @@ import msgspec
 import slots
 import tag as tag_asset
 from proxy import headers as H
+from proxy.bots import is_bot
 from proxy.clock import SYSTEM_CLOCK, Clock
+from proxy.decisions.context import build_context
 from proxy.metrics import Metrics
 from proxy.settings import Settings, TagSettings
 
@@ -93,7 +94,6 @@ class HtmlPipeline:
         self._debug = settings.decisions.debug
         self._background: set[asyncio.Task] = set()
         self._scans: cachetools.LRUCache = cachetools.LRUCache(maxsize=SCAN_CACHE_BYTES, getsizeof=lambda entry: len(entry[0]) + 1024)
-        self.forced: Mapping[str, object] | None = None
 
     def _scan(self, body: bytes, charset: str | None) -> slots.ScannedPage:
         if len(body) > SCAN_CACHE_MAX_PAGE:
@@ -143,8 +143,6 @@ class HtmlPipeline:
         return result
 
     async def _personalize(self, page: slots.ScannedPage, req: PageRequest, result: PipelineResult) -> dict[str, slots.Decision]:
-        from proxy.decisions.context import build_context
-
         services = self._services
         assert services is not None
         settings = self._settings
@@ -155,8 +153,6 @@ class HtmlPipeline:
         vid = ids.read((H.get(headers, b"cookie") or b"").decode("latin-1"))
         is_new = vid is None
         user_agent = (H.get(headers, b"user-agent") or b"").decode("latin-1")
-        from proxy.bots import is_bot
-
         bot = is_bot(user_agent)
         if vid is None and not gpc and not bot:
             vid = ids.new()
