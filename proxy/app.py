@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import os
-import signal
 import logging
+import os
 import random
-import secrets
+import signal
 from pathlib import Path
 
 import msgspec
@@ -23,6 +22,7 @@ import msgspec
 import tag as tag_asset
 from proxy import headers as H
 from proxy.clock import SYSTEM_CLOCK, Clock
+from proxy.compression import choose
 from proxy.forwarding import Forwarder
 from proxy.metrics import Metrics
 from proxy.pipeline import HtmlPipeline, Services, tag_element
@@ -136,8 +136,6 @@ class TailorApp:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        from proxy.compression import choose
-
         body = tag_asset.TAG_JS
         coding = choose(H.get(scope["headers"], b"accept-encoding"))
         if coding == b"br":
@@ -302,7 +300,3 @@ def app_from_environment() -> TailorApp:
 
     spec = json.loads(os.environ.get("TAILOR_SETTINGS", "{}"))
     return create_app(load_settings(spec.get("config"), **spec.get("overrides", {})))
-
-
-def new_secret() -> str:
-    return secrets.token_urlsafe(32)
