@@ -58,3 +58,21 @@ def serve(app, *, host: str = "127.0.0.1", http: str = "httptools", lifespan: st
 def free_port() -> int:
     with contextlib.closing(bound_socket()) as s:
         return s.getsockname()[1]
+
+
+# What a real browser's page navigation looks like to Tailor (library user agents count as bots).
+BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", "accept": "text/html"}
+
+
+def raw_exchange(url: str, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes to an http://host:port server and read what comes back until it closes (or goes quiet)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except socket.timeout:
+            pass
+    return out

@@ -6,7 +6,6 @@ import asyncio
 import functools
 import gzip
 import hashlib
-import json
 import threading
 import zlib
 

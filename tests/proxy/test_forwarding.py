@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import socket
 import time
-import zlib
 
 import brotli
 import httpx
@@ -15,7 +13,7 @@ import pytest
 from proxy.app import create_app
 from proxy.settings import load_settings
 from tests.proxy.origin import PAGE, Origin
-from tests.servers import free_port, serve
+from tests.servers import free_port, raw_exchange, serve
 
 TAG_MARK = b'<script src="/_tailor/t.js?v='
 
@@ -252,16 +250,6 @@ def test_host_header_and_overrides_never_pick_the_upstream(client, origin):
     assert seen["path"] == "/echo"
 
 
-def _raw_request(url: str, request: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return data
-
-
 def test_absolute_form_uri_never_reaches_another_host(tailor, origin):
     evil = Origin()
     with serve(evil.app) as evil_url:
@@ -271,7 +259,7 @@ def test_absolute_form_uri_never_reaches_another_host(tailor, origin):
             f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode(),
             f"GET //{target}/steal HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode(),
         ):
-            answer = _raw_request(tailor, req)
+            answer = raw_exchange(tailor, req)
             assert answer.startswith(b"HTTP/1.1 ")
         assert evil.seen == []
     # whatever reached the real origin asked for a path, not another host

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
 from proxy.app import create_app
 from proxy.settings import load_settings
 from tests.proxy.origin import Origin
-from tests.servers import serve
+from tests.servers import raw_exchange, serve
 
 
 @pytest.fixture(scope="module")
@@ -22,25 +20,12 @@ def setup(tmp_path_factory):
             yield origin, url
 
 
-def raw(url: str, data: bytes, timeout: float = 3.0) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(data)
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except socket.timeout:
-            pass
-    return out
-
-
 SMUGGLED = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 CASES = {
     "CL.TE": f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{SMUGGLED}",
     "TE.CL": f"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\n{SMUGGLED}\r\n0\r\n\r\n",
     "duplicate CL": f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd{SMUGGLED}",
-    "obs-fold": f"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\nConnection: close\r\n\r\n",
+    "obs-fold": "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\nConnection: close\r\n\r\n",
     "bad chunk size": f"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n{SMUGGLED}",
     "TE: chunked, gzip last not chunked": f"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{SMUGGLED}",
 }
@@ -49,7 +34,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_malformed_framing_is_refused_and_nothing_is_smuggled(setup, name):
     origin, url = setup
-    answer = raw(url, CASES[name].encode())
+    answer = raw_exchange(url, CASES[name].encode())
     assert not any(r["path"] == "/smuggled" for r in origin.seen)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
     # Tailor is still healthy
@@ -58,9 +43,9 @@ def test_malformed_framing_is_refused_and_nothing_is_smuggled(setup, name):
 
 def test_huge_headers_do_not_take_tailor_down(setup):
     origin, url = setup
-    answer = raw(url, b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (256 * 1024) + b"\r\nConnection: close\r\n\r\n")
+    answer = raw_exchange(url, b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (256 * 1024) + b"\r\nConnection: close\r\n\r\n")
     assert answer == b"" or answer.startswith(b"HTTP/1.1 ")
     many = "".join(f"X-H{i}: v\r\n" for i in range(1000))
-    answer = raw(url, f"GET /echo HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n".encode())
+    answer = raw_exchange(url, f"GET /echo HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 ")
     assert httpx.get(url + "/_tailor/health").status_code == 200

@@ -13,10 +13,9 @@ import pytest
 from examples.shop.app import create_app as create_shop
 from proxy.app import create_app
 from proxy.settings import load_settings
-from tests.servers import serve
+from tests.servers import BROWSER, serve
 
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "tailor.toml"
-BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", "accept": "text/html"}
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ import httpx
 from examples.shop.app import create_app as create_shop
 from proxy.app import create_app
 from proxy.settings import load_settings
-from tests.servers import serve
+from tests.servers import BROWSER, serve
 
-BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0", "accept": "text/html"}
 
 RULES = """
 [slots.promo]

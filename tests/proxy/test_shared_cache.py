@@ -16,10 +16,9 @@ import pytest
 from proxy.app import create_app
 from proxy.settings import load_settings
 from tests.proxy.origin import Origin
-from tests.servers import free_port, serve
+from tests.servers import BROWSER, free_port, serve
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0", "accept": "text/html"}
 CONF = """
 daemon off;
 master_process off;

@@ -13,8 +13,8 @@ import time
 import httpx
 
 from examples.shop.app import create_app as create_shop
-from tests.proxy.test_personalization import BROWSER, hero_ids
-from tests.servers import free_port, serve
+from tests.proxy.test_personalization import hero_ids
+from tests.servers import BROWSER, free_port, serve
 
 
 def test_two_workers_share_visitors_and_read_their_writes(tmp_path):
