@@ -48,7 +48,7 @@ class Forwarder:
         self._decoded_max = p.decoded_max_bytes
         self._customer_header = p.customer_header.lower().encode()
         self._private = p.private_cache
-        self._preserve_host = getattr(p, "preserve_host", False)
+        self._preserve_host = p.preserve_host
         self._upstream = upstream
         self._pipeline = pipeline
         self._metrics = metrics

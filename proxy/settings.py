@@ -46,6 +46,7 @@ class ProxySettings(_Section):
     port: Port = 8080
     workers: PositiveInt = 1
     public_url: str | None = None  # how visitors reach Tailor; default: the request's own scheme and Host
+    preserve_host: bool = False  # send the visitor's Host to the origin (CMSs that build links from it)
     upstream_client: Literal["aiohttp", "httpx-aiohttp", "httpx"] = "aiohttp"
     connect_timeout: PositiveFloat = DEFAULT_CONNECT_TIMEOUT
     read_timeout: PositiveFloat = DEFAULT_READ_TIMEOUT

@@ -423,3 +423,11 @@ def test_scans_are_reused_only_for_byte_identical_pages(origin, tmp_path):
         assert app.metrics.scan_cache_hits == 0
         assert fetch("a") == direct["a"]
         assert app.metrics.scan_cache_hits == 1
+
+
+def test_preserve_host_sends_the_visitors_host_but_never_changes_the_upstream(origin, tmp_path):
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path), preserve_host=True)
+    with serve(create_app(settings, personalize=False)) as url:
+        r = httpx.get(url + "/echo", headers={"host": "shop.example"})
+    assert r.status_code == 200  # answered by the configured origin
+    assert header(last_seen(origin, "/echo"), "host") == ["shop.example"]
