@@ -7,8 +7,12 @@ asyncio, no I/O. Every byte outside a rewritten slot leaves exactly as it came.
     out = rewrite(html, page, {"home-hero": Decision(slot="home-hero", id="d1", order=("b", "a"))},
                   tag=b'<script src="/_tailor/t.js" defer></script>', charset="utf-8")
     out.body, out.applied, out.problems, out.tag_inserted
+
+    memo = ScanMemo()                              # kept across pages: unchanged slots are not parsed again
+    page = scan(html, charset="utf-8", memo=memo)
 """
 
+from slots.memo import ScanMemo
 from slots.model import SLOT_TYPES, Decision, Item, Problem, Rewritten, ScannedPage, Slot, SlotType
 from slots.rewriter import rewrite
 from slots.scanner import scan
@@ -19,6 +23,7 @@ __all__ = [
     "Item",
     "Problem",
     "Rewritten",
+    "ScanMemo",
     "ScannedPage",
     "Slot",
     "SlotType",

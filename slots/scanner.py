@@ -21,6 +21,7 @@ import ahocorasick_rs
 
 from slots import charset as cs
 from slots import tokenizer as tk
+from slots.memo import ScanMemo
 from slots.model import SLOT_TYPES, Item, Problem, ScannedPage, Slot, SlotLayout
 
 MAX_SLOT_BYTES = 256 * 1024  # a slot larger than this is left as it is
@@ -72,9 +73,12 @@ _P_CLOSERS = frozenset(b"address article aside blockquote details div dl fieldse
                        b"h1 h2 h3 h4 h5 h6 hr main menu nav ol p pre section table ul".split())
 
 
-def scan(html: bytes, *, charset: str | None = None) -> ScannedPage:
-    """Find slots, the page item and the tag offset in `html`. Never raises."""
-    return _scan(html, charset, fast=True)
+def scan(html: bytes, *, charset: str | None = None, memo: ScanMemo | None = None) -> ScannedPage:
+    """Find slots, the page item and the tag offset in `html`. Never raises.
+
+    With a `memo` kept across calls, a slot whose bytes were scanned before (on any page) is not parsed again.
+    """
+    return _scan(html, charset, fast=True, memo=memo)
 
 
 def scan_exact(html: bytes, *, charset: str | None = None) -> ScannedPage:
@@ -82,9 +86,9 @@ def scan_exact(html: bytes, *, charset: str | None = None) -> ScannedPage:
     return _scan(html, charset, fast=False)
 
 
-def _scan(html: bytes, charset: str | None, fast: bool) -> ScannedPage:
+def _scan(html: bytes, charset: str | None, fast: bool, memo: ScanMemo | None = None) -> ScannedPage:
     try:
-        return _Scanner(html, charset, fast).run()
+        return _Scanner(html, charset, fast, memo).run()
     except Exception as exc:  # never break a page: report and pass through
         return ScannedPage(problems=(Problem(f"scanner error: {type(exc).__name__}: {exc}"),), size=len(html))
 
@@ -101,9 +105,9 @@ def _int(raw: bytes | None) -> int | None:
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
-                 "fast", "candidates", "ci", "opener")
+                 "fast", "candidates", "ci", "opener", "memo")
 
-    def __init__(self, html: bytes, charset: str | None, fast: bool = True) -> None:
+    def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
         self.n = len(html)
         self.charset = charset
@@ -121,6 +125,7 @@ class _Scanner:
         self.markers: list[int] = []
         self.mi = 0
         self.fast = fast
+        self.memo = memo if fast else None  # the exact walk is the reference: it never reuses
         self.candidates: list[int] = []  # fast path: offsets where an _OPENER match may start
         self.ci = 0  # candidates[:ci] lie before the last hop
         self.opener = -1  # absolute offset of the next _OPENER match (n: none left)
@@ -378,6 +383,17 @@ class _Scanner:
         if where is not None:
             self.problems.append(Problem(f"slot {where}: left as is", slot_name, p))
             return None
+        memo = self.memo
+        if memo is not None:
+            hit = memo.lookup(self.html, p, m.group(0), self.charset, parent)
+            if hit is not None:
+                found, problems, end = hit
+                for s in found:
+                    self.names[s.name] = self.names.get(s.name, 0) + 1
+                self.slots.extend(found)
+                self.problems.extend(problems)
+                return end
+        problems_before = len(self.problems)
         stype = (self._text(attrs.get(b"data-slot-type")) or "").strip().lower()
         if stype not in SLOT_TYPES:
             self.problems.append(Problem(f"unknown slot type {stype!r}: left as is", slot_name, p))
@@ -397,6 +413,8 @@ class _Scanner:
         )
         self.slots.append(slot)
         self.slots.extend(frag.nested)
+        if memo is not None:
+            memo.remember(self.html, m.group(0), self.charset, parent, [slot, *frag.nested], self.problems[problems_before:])
         return frag.end
 
     def _drop_duplicates(self) -> list[Slot]:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slots.memo import ScanMemo
 from slots.scanner import scan, scan_exact
 
 # shared/ sits beside the repository (CI clones main next to it); /work/shared on developer machines.
@@ -28,8 +29,20 @@ HEAD = b"<!doctype html><html><head><title>t</title></head><body>"
 SLOT = b'<div data-slot="t%d" data-slot-type="carousel"><p data-item="a">A</p><p data-item="b">B</p></div>'
 
 
+# One memo for the whole module: a slot parsed in one document is reused in every later document holding
+# the same bytes, at other offsets and after other markup, so every comparison also checks reuse.
+MEMO = ScanMemo(max_bytes=512 * 1024)
+PAD = b"<i>pad</i>"
+
+
 def _same(html: bytes) -> None:
-    assert scan(html) == scan_exact(html), html[:300]
+    exact = scan_exact(html)
+    assert scan(html) == exact, html[:300]
+    assert scan(html, memo=MEMO) == exact, html[:300]
+    assert scan(html, memo=MEMO) == exact, html[:300]  # now from the memo where it parsed cleanly
+    if html.startswith(HEAD):  # the same slots, moved
+        moved = HEAD + PAD + html[len(HEAD):]
+        assert scan(moved, memo=MEMO) == scan_exact(moved), moved[:300]
 
 
 def test_fast_path_is_taken() -> None:
