@@ -117,7 +117,7 @@
     let page, pageItem, engagedMs, visibleSince, depth;
     let itemOf = (el) => ({ item: data(el).item || data(el).pageItem || undefined, tags: tagList(data(el).tags) });
     let scrolled = () =>
-      (depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100) || 0)));
+      (depth = Math.max(depth, Math.min(100, ((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100 || 0)));
     // Engaged time stops while the tab is hidden; the report is cumulative.
     let engagement = (ms = engagedMs + (visibleSince && now() - visibleSince)) =>
       ms && send("engagement", { url: page, ms, scroll: scrolled(), ...pageItem }); // read now: the last scroll event may not have fired yet
@@ -147,7 +147,8 @@
       cart(data(el).tailorEvent, (k) => data(el)[k] ?? (k == "qty" ? qty?.value : data(closest(el, ITEM))[k]));
 
     let pageView = (referrer, spa) => {
-      let query = new URLSearchParams(location.search);
+      let query = new URLSearchParams(location.search), utm = {};
+      for (let [k, v] of query) k.indexOf("utm_") || (utm[k] = text(v));
       page = here();
       pageItem = itemOf(d.querySelector("[data-page-item]"));
       engagedMs = depth = 0;
@@ -156,7 +157,7 @@
       send("page_view", {
         referrer: text(referrer, 2048),
         title: text(d.title),
-        utm: Object.fromEntries([...query].filter(([k]) => !k.indexOf("utm_")).map(([k, v]) => [k, text(v)])),
+        utm,
         vw: innerWidth,
         vh: innerHeight,
         tzo: new Date().getTimezoneOffset(),
@@ -207,7 +208,6 @@
     // -- items: click and hover -------------------------------------------
     let itemEvent = (type, el, ms, slot = data(closest(el, SLOT)), it = itemOf(el)) =>
       it.item && send(type, { ...it, ms, slot: slot.slot, decision: slot.tailorDecision });
-    let hovered, hoverTimer;
     let listen = (target, type, fn) => target.addEventListener(type, guard(fn), true);
     let leave = () => {
       engagedMs += visibleSince && now() - visibleSince;
@@ -230,7 +230,7 @@
         queue = queue.filter(allowed);
         send("consent", e);
       }),
-      flush: () => flush(),
+      flush,
       q: { push: guard(([name, ...args]) => api[name](...args)) },
     };
 
@@ -250,13 +250,11 @@
       search(form.elements[searchName]?.value);
       cartFrom(form, form.elements.qty);
     });
-    listen(d, "pointerover", (e, el = e.pointerType != "touch" && closest(e.target, ITEM), start = now()) => {
-      if (el != hovered) {
-        clearTimeout(hoverTimer);
-        if ((hovered = el)) hoverTimer = later(() => itemEvent("hover", el, now() - start), +cfg.hover || 800);
-      }
+    // pointerenter/leave do not bubble, but a capturing listener sees them all.
+    listen(d, "pointerenter", ({ target: el, pointerType }, start = now()) => {
+      if (pointerType != "touch" && el.matches(ITEM)) el.tailorHover = later(() => itemEvent("hover", el, now() - start), +cfg.hover || 800);
     });
-    listen(d, "pointerout", (e) => hovered?.contains(e.relatedTarget) || clearTimeout(hoverTimer, (hovered = 0)));
+    listen(d, "pointerleave", (e) => clearTimeout(e.target.tailorHover));
     listen(self, "scroll", scrolled);
     listen(d, "visibilitychange", () => (d.hidden ? leave() : (visibleSince ||= now())));
     listen(self, "pagehide", leave);
