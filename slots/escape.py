@@ -128,3 +128,23 @@ def render(template: bytes, fields: Mapping[str, str], utf8: bool) -> bytes:
             out.append(escape(value, utf8, strong=True))
         out.append(chunk)
     return b"".join(out)
+
+
+_RENDER_CACHE_MAX_TEMPLATE = 4096
+
+
+@lru_cache(maxsize=4096)
+def _render_item_cached(template: bytes, item: Item, extra: tuple[tuple[str, str], ...], utf8: bool) -> bytes:
+    return render(template, item_fields(item, dict(extra)), utf8)
+
+
+def render_item(template: bytes, item: Item, extra: Mapping[str, str] | None, utf8: bool) -> bytes:
+    """render() of one item through an item template. A pure function of its arguments, so the bytes of
+    an item shown again through the same template (the usual case: a catalog, a few templates) are
+    remembered instead of escaped again; large templates are rendered every time."""
+    if len(template) <= _RENDER_CACHE_MAX_TEMPLATE:
+        try:
+            return _render_item_cached(template, item, tuple(sorted(extra.items())) if extra else (), utf8)
+        except TypeError:  # a hand-built Item holding a list is not hashable: render it uncached
+            pass
+    return render(template, item_fields(item, extra), utf8)

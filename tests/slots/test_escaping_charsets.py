@@ -106,3 +106,27 @@ def test_escape_equals_translating_every_value(s: str, utf8: bool, strong: bool)
 
     table = esc._STRONG if strong else esc._TEXT
     assert esc.escape(s, utf8, strong) == esc.encode(s.translate(table), utf8)
+
+
+def test_remembered_item_renderings_equal_fresh_ones_and_follow_every_argument() -> None:
+    from slots.escape import item_fields, render, render_item
+
+    template = b'<a href="{url}" title="{title}">{title} {price} {note}</a>'
+    item = Item(id="x", title='A "quoted" <b>', url="javascript:alert(1)", price="9 \u20ac")
+    for utf8 in (True, False):
+        for extra in (None, {"note": "</script>"}, {"note": "calm"}):
+            fresh = render(template, item_fields(item, extra), utf8)
+            assert render_item(template, item, extra, utf8) == fresh
+            assert render_item(template, item, extra, utf8) == fresh  # the remembered copy
+    assert b"calm" in render_item(template, item, {"note": "calm"}, True)
+    assert b"&lt;/script&gt;" in render_item(template, item, {"note": "</script>"}, True)
+    assert b"&#8364;" in render_item(template, item, None, False) and "\u20ac".encode() in render_item(template, item, None, True)
+    assert render_item(template, msgspec_replace(item, title="other"), None, True) != render_item(template, item, None, True)
+    unhashable = Item(id="y", tags=["a", "b"], title="T")  # type: ignore[arg-type]
+    assert render_item(b"{title} {tags}", unhashable, None, True) == b"T a,b"
+
+
+def msgspec_replace(item: Item, **changes: str) -> Item:
+    import msgspec
+
+    return msgspec.structs.replace(item, **changes)
