@@ -118,9 +118,13 @@
     let itemOf = (el) => ({ item: data(el).item || data(el).pageItem || undefined, tags: tagList(data(el).tags) });
     let scrolled = () =>
       (depth = Math.max(depth, Math.min(100, ((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100 || 0)));
-    // Engaged time stops while the tab is hidden; the report is cumulative.
-    let engagement = (ms = engagedMs + (visibleSince && now() - visibleSince)) =>
-      ms && send("engagement", { url: page, ms, scroll: scrolled(), ...pageItem }); // read now: the last scroll event may not have fired yet
+    // Engaged time stops while the tab is hidden (the clock pauses here and
+    // restarts when it shows again); the report is cumulative.
+    let engagement = () => {
+      engagedMs += visibleSince && now() - visibleSince;
+      visibleSince = 0;
+      engagedMs && send("engagement", { url: page, ms: engagedMs, scroll: scrolled(), ...pageItem }); // read now: the last scroll event may not have fired yet
+    };
     // De-duplication: stored lists of the last search ("s") and the last 50
     // orders ("o"). True when v is new (now remembered), or storage fails.
     let fresh = (k, v, n, list = store(k) || []) => !list.includes(v) && (store(k, [...list, v].slice(-n)), 1);
@@ -134,17 +138,19 @@
         revenue: +get("revenue") || undefined,
         items: items.map((i) => ({ item: i.item, qty: i.qty, price: i.price, tags: i.tags })),
       });
+    // Any *_cart name goes as written (the collector knows add_to_cart and
+    // remove_from_cart and rejects the rest); only add_to_cart has tags/price.
     let cart = (type, get, item = get("item")) =>
       item &&
-      /^(add_to|remove_from)_cart$/.test(type) &&
+      /_cart$/.test(type) &&
       send(type, {
         item,
-        qty: parseInt(get("qty")) || 1,
+        qty: +get("qty") || 1,
         ...(type[0] == "a" && { tags: tagList(get("tags")), price: +get("price") || undefined }),
       });
-    // Declarative cart button/link/form: its data-*, else its item's.
-    let cartFrom = (el, qty) =>
-      cart(data(el).tailorEvent, (k) => data(el)[k] ?? (k == "qty" ? qty?.value : data(closest(el, ITEM))[k]));
+    // Declarative cart button/link/form: its data-*, else a form's field
+    // (qty), else its item's data-*.
+    let cartFrom = (el) => cart(data(el).tailorEvent, (k) => data(el)[k] ?? el?.elements?.[k]?.value ?? data(closest(el, ITEM))[k]);
 
     let pageView = (referrer, spa) => {
       let query = new URLSearchParams(location.search), utm = {};
@@ -210,8 +216,6 @@
       it.item && send(type, { ...it, ms, slot: slot.slot, decision: slot.tailorDecision });
     let listen = (target, type, fn) => target.addEventListener(type, guard(fn), true);
     let leave = () => {
-      engagedMs += visibleSince && now() - visibleSince;
-      visibleSince = 0;
       engagement();
       flush(true);
     };
@@ -235,20 +239,19 @@
     };
 
     self.tailor = api;
-    let failed = store("r") || [];
-    store("r", []);
     pageView(d.referrer);
     // Events whose send failed on an earlier page (their ids let the server de-duplicate).
-    queue.push(...failed.filter(allowed));
+    queue.push(...(store("r") || []).filter(allowed));
+    store("r", []);
     (old?.q || []).forEach(api.q.push);
 
-    listen(d, "click", (e, el = closest(e.target, `[data-${EVENT}]`)) => {
-      itemEvent("click", closest(e.target, ITEM));
-      if (el?.tagName != "FORM") cartFrom(el);
+    listen(d, "click", ({ target }) => {
+      itemEvent("click", closest(target, ITEM));
+      cartFrom(closest(target, `[data-${EVENT}]:not(form)`)); // a form's is sent on submit
     });
     listen(d, "submit", ({ target: form }) => {
       search(form.elements[searchName]?.value);
-      cartFrom(form, form.elements.qty);
+      cartFrom(form);
     });
     // pointerenter/leave do not bubble, but a capturing listener sees them all.
     listen(d, "pointerenter", ({ target: el, pointerType }, start = now()) => {
