@@ -63,11 +63,12 @@ _events_encoder = msgspec.json.Encoder()
 _events_decoder = msgspec.json.Decoder(list[ev.Event])
 
 
-class _EventId(msgspec.Struct):
+class _EventKey(msgspec.Struct):
+    ts: float
     id: str
 
 
-_ids_decoder = msgspec.json.Decoder(list[_EventId])
+_keys_decoder = msgspec.json.Decoder(list[_EventKey])
 _item_decoder = msgspec.msgpack.Decoder(Item)
 
 _POP_WEIGHT = {"page_view": 1.0, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
@@ -412,7 +413,7 @@ class _WriterProfiles:
 
 def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cache: _WriterProfiles | None = None) -> list[RecordResult]:
     """Every `record` of one group commit: one dedup insert, one profile load/save per visitor."""
-    fresh = _insert_ids(conn, [event.id for request in requests for event in request.events])
+    fresh = _insert_keys(conn, [(event.ts, event.id) for request in requests for event in request.events])
     canonicals: dict[str, str] = {}
     profiles: dict[str, Profile] = {}
     dirty: dict[str, Profile] = {}
@@ -434,8 +435,9 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
             profile = profiles[canonical] = loaded or Profile(vid=canonical, created=received)
         accepted: list[ev.Event] = []
         for event in request.events:
-            if event.id in fresh:
-                fresh.discard(event.id)  # the same id again (later in this batch) is a duplicate
+            key = (event.ts, event.id)
+            if key in fresh:
+                fresh.discard(key)  # the same event again (later in this batch) is a duplicate
                 accepted.append(event)
         session_timeout = settings.session_timeout_minutes * 60.0
         for event in accepted:
@@ -479,13 +481,14 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
     return results
 
 
-def _insert_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
-    """Claim event ids; the ones actually inserted (ids already journalled are ignored)."""
-    fresh: set[str] = set()
-    for start in range(0, len(ids), IDS_PER_STATEMENT):
-        chunk = ids[start : start + IDS_PER_STATEMENT]
-        values = ",".join(["(?)"] * len(chunk))
-        fresh.update(row[0] for row in conn.execute(f"INSERT OR IGNORE INTO event_ids (id) VALUES {values} RETURNING id", chunk).fetchall())  # noqa: S608
+def _insert_keys(conn: sqlite3.Connection, keys: list[tuple[float, str]]) -> set[tuple[float, str]]:
+    """Claim events' (ts, id) keys; the ones actually inserted (keys already journalled are ignored)."""
+    fresh: set[tuple[float, str]] = set()
+    for start in range(0, len(keys), IDS_PER_STATEMENT):
+        chunk = keys[start : start + IDS_PER_STATEMENT]
+        values = ",".join(["(?,?)"] * len(chunk))
+        params = [value for key in chunk for value in key]
+        fresh.update(conn.execute(f"INSERT OR IGNORE INTO event_keys (ts, id) VALUES {values} RETURNING ts, id", params).fetchall())  # noqa: S608
     return fresh
 
 
@@ -496,8 +499,8 @@ def _forget_beacons(conn: sqlite3.Connection, where: str, params: Sequence[objec
         rows = conn.execute(f"SELECT seq, n, body FROM beacons WHERE {where} ORDER BY seq LIMIT 1000", params).fetchall()  # noqa: S608
         if not rows:
             return deleted
-        ids = [(e.id,) for _, _, body in rows for e in _ids_decoder.decode(body)]
-        conn.executemany("DELETE FROM event_ids WHERE id = ?", ids)
+        keys = [(e.ts, e.id) for _, _, body in rows for e in _keys_decoder.decode(body)]
+        conn.executemany("DELETE FROM event_keys WHERE ts = ? AND id = ?", keys)
         conn.executemany("DELETE FROM beacons WHERE seq = ?", [(seq,) for seq, _, _ in rows])
         deleted += sum(n for _, n, _ in rows)
 

@@ -34,8 +34,8 @@ def stored_ids(data_dir: str) -> list[str]:
     ids = [e.id for _, _, e in iter_events(path)]
     conn = sqlite3.connect(path)
     try:
-        keys = {row[0] for row in conn.execute("SELECT id FROM event_ids")}
+        keys = set(conn.execute("SELECT ts, id FROM event_keys").fetchall())
     finally:
         conn.close()
-    assert set(ids) <= keys, "a journalled event has no dedup key"
+    assert {(e.ts, e.id) for _, _, e in iter_events(path)} <= keys, "a journalled event has no dedup key"
     return ids

@@ -30,13 +30,13 @@ def test_concurrent_records_of_one_visitor_fold_into_one_profile(tmp_path: Path)
         clock = FakeClock()
         store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
         try:
-            shared = page("dup").id
+            shared = page("dup")  # one event, sent again in every beacon (as the tag's retries do)
             results = await asyncio.gather(
-                *(store.record("v1", [page(f"i{n}"), page("dup", shared)], received=clock.time()) for n in range(40)),
+                *(store.record("v1", [page(f"i{n}"), shared], received=clock.time()) for n in range(40)),
                 store.record("v2", [page("other")], received=clock.time()),
             )
             assert store._writer.commits < 41  # they rode shared commits
-            assert sum(r.accepted for r in results) == 40 + 1 + 1  # the shared id counts once
+            assert sum(r.accepted for r in results) == 40 + 1 + 1  # the shared event counts once
             assert sum(r.duplicates for r in results) == 39
             profile = await store.get("v1")
             assert profile is not None and profile.counters.page_views == 41
@@ -100,6 +100,56 @@ def test_journal_with_one_row_per_event_is_migrated(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(replay())
+
+
+def test_journal_keyed_by_event_id_alone_is_migrated(tmp_path: Path) -> None:
+    """Journals from before (ts, id) keys: every journalled event still counts as a duplicate when replayed."""
+    path = db_path(str(tmp_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = [page("a"), page("b"), page("c")]
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE beacons (seq INTEGER PRIMARY KEY, vid TEXT NOT NULL, received REAL NOT NULL, n INTEGER NOT NULL, body BLOB NOT NULL);"
+        "CREATE TABLE event_ids (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+    )
+    conn.execute("INSERT INTO beacons (vid, received, n, body) VALUES ('v1', 5.0, 2, ?)", (msgspec.json.encode(old[:2]),))
+    conn.execute("INSERT INTO beacons (vid, received, n, body) VALUES ('v2', 5.0, 1, ?)", (msgspec.json.encode(old[2:]),))
+    conn.executemany("INSERT INTO event_ids (id) VALUES (?)", [(e.id,) for e in old])
+    conn.commit()
+    conn.close()
+
+    async def replay() -> None:
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=FakeClock())
+        try:
+            result = await store.record("v1", [*old, page("d")], received=6.0)
+            assert (result.accepted, result.duplicates) == (1, 3)
+        finally:
+            await store.close()
+
+    asyncio.run(replay())
+    assert len(stored_ids(str(tmp_path))) == 4
+    conn = sqlite3.connect(path)
+    try:
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'event_ids'").fetchall()
+    finally:
+        conn.close()
+
+
+def test_an_event_is_known_by_its_id_and_timestamp(tmp_path: Path) -> None:
+    """A retry resends the event unchanged (a duplicate); the same id at another time is another event."""
+
+    async def scenario() -> None:
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=FakeClock())
+        try:
+            first = page("a")
+            assert (await store.record("v1", [first], received=1.0)).accepted == 1
+            assert (await store.record("v1", [msgspec.structs.replace(first)], received=2.0)).duplicates == 1
+            later = msgspec.structs.replace(first, ts=first.ts + 1)
+            assert (await store.record("v1", [later], received=3.0)).accepted == 1
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize("n", [1, 501])
