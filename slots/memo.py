@@ -24,6 +24,7 @@ from slots.model import Problem, Slot, SlotLayout
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 MAX_ENTRY_BYTES = 64 * 1024  # larger slots are parsed every time
+MAX_GAP_BYTES = 512 * 1024  # stretches between slots up to this size have their verdict remembered
 _PER_KEY = 8  # distinct contents remembered per start tag (e.g. variants of one recommendation block)
 _OVERHEAD = 512  # bytes charged per entry on top of the slot's own bytes
 
@@ -32,31 +33,40 @@ class _Entry:
     __slots__ = ("raw", "origin", "slots", "problems", "size")
 
     def __init__(self, raw: bytes, origin: int, slots: tuple[Slot, ...], problems: tuple[Problem, ...]) -> None:
-        self.raw = raw  # the slot's bytes, from its '<' to past its end tag's '>'
-        self.origin = origin  # where the slot started in the page it was parsed from
+        self.raw = raw  # the slot's bytes, from its '<' to past its end tag's '>' (or a gap's bytes)
+        self.origin = origin  # where the slot started in the page it was parsed from (a gap: its verdict)
         self.slots = slots  # the slot, then the slots nested in it, as parsed there
         self.problems = problems  # what its nested slots reported there
         self.size = len(raw) + _OVERHEAD * (1 + len(slots))
 
 
 class ScanMemo:
-    """Pass one to `scan(html, memo=...)` across pages to reuse unchanged slots' parses."""
+    """Pass one to `scan(html, memo=...)` across pages to reuse unchanged slots' parses.
 
-    __slots__ = ("max_bytes", "held", "hits", "misses", "_entries")
+    It also remembers one verdict of the walk between slots, which costs a pass over every byte there:
+    whether a stretch of ordinary markup holds a quoted attribute value with a '>' in it (a pure function
+    of the stretch's bytes, checked with one startswith as well).
+    """
+
+    __slots__ = ("max_bytes", "hits", "misses", "_entries", "_gaps")
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.held = 0
-        self.hits = 0
-        self.misses = 0
-        self._entries: dict[tuple[bytes, str | None, str | None], list[_Entry]] = {}
+        self.max_bytes = max_bytes  # for slots, and as much again for stretches between them
+        self.hits = 0  # slots reused
+        self.misses = 0  # slots parsed
+        self._entries = _Store(max_bytes)  # slots: shared by every page built from the same templates
+        self._gaps = _Store(max_bytes)  # stretches: only the same page again; kept apart so they never push slots out
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._entries.values())
+        return len(self._entries) + len(self._gaps)
+
+    @property
+    def held(self) -> int:
+        return self._entries.held + self._gaps.held
 
     def clear(self) -> None:
         self._entries.clear()
-        self.held = 0
+        self._gaps.clear()
 
     def lookup(self, html: bytes, p: int, start_tag: bytes, charset: str | None, parent: str | None
                ) -> tuple[list[Slot], list[Problem], int] | None:
@@ -79,19 +89,57 @@ class ScanMemo:
         p = outer.start
         if outer.end - p > MAX_ENTRY_BYTES:
             return
-        entry = _Entry(html[p:outer.end], p, tuple(slots), tuple(problems))
+        self._entries.put((start_tag, charset, parent), _Entry(html[p:outer.end], p, tuple(slots), tuple(problems)))
+
+    def gap_verdict(self, html: bytes, pos: int, end: int) -> bool | None:
+        """The verdict remembered for exactly the bytes `html[pos:end]`, None if not seen."""
+        entries = self._gaps.get(_gap_key(html, pos, end))
+        if entries is not None:
+            for entry in entries:
+                if html.startswith(entry.raw, pos):
+                    return bool(entry.origin)
+        return None
+
+    def remember_gap(self, html: bytes, pos: int, end: int, verdict: bool) -> None:
+        if end - pos <= MAX_GAP_BYTES:
+            self._gaps.put(_gap_key(html, pos, end), _Entry(html[pos:end], int(verdict), (), ()))
+
+
+class _Store:
+    """key -> entries, bounded by the bytes the entries hold; the oldest key goes first."""
+
+    __slots__ = ("max_bytes", "held", "_map")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self._map: dict[tuple, list[_Entry]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._map.values())
+
+    def get(self, key: tuple) -> list[_Entry] | None:
+        return self._map.get(key)
+
+    def clear(self) -> None:
+        self._map.clear()
+        self.held = 0
+
+    def put(self, key: tuple, entry: _Entry) -> None:
         if entry.size > self.max_bytes:
             return
-        key = (start_tag, charset, parent)
-        entries = self._entries.setdefault(key, [])
+        entries = self._map.setdefault(key, [])
         if len(entries) >= _PER_KEY:
             self.held -= entries.pop(0).size
         entries.append(entry)
         self.held += entry.size
-        while self.held > self.max_bytes and self._entries:
-            oldest = next(iter(self._entries))
-            for gone in self._entries.pop(oldest):
+        while self.held > self.max_bytes and self._map:
+            for gone in self._map.pop(next(iter(self._map))):
                 self.held -= gone.size
+
+
+def _gap_key(html: bytes, pos: int, end: int) -> tuple:
+    return (b"gap", end - pos, html[pos:pos + 24], html[end - 24:end])
 
 
 def _shift_slot(s: Slot, d: int) -> Slot:

@@ -42,6 +42,7 @@ _SKIP = re.compile(
 _OPENER = re.compile(rb"<(?:[!?]|/(?![a-z])|/(?:" + _INTERESTING_END + rb")[\t\n\f\r />]|(?:"
                      + _INTERESTING_START + rb")[\t\n\f\r />])", re.IGNORECASE)
 _MARKER_DELIMS = b"\t\n\f\r /=>"
+_GAP_MEMO_MIN = 2048  # shorter stretches are checked afresh: cheaper than the lookup
 
 
 def _any_case(word: bytes) -> list[bytes]:
@@ -91,6 +92,16 @@ def _scan(html: bytes, charset: str | None, fast: bool, memo: ScanMemo | None = 
         return _Scanner(html, charset, fast, memo).run()
     except Exception as exc:  # never break a page: report and pass through
         return ScannedPage(problems=(Problem(f"scanner error: {type(exc).__name__}: {exc}"),), size=len(html))
+
+
+def _quoted_gt(stretch: bytes) -> bool:
+    """Whether a quoted attribute value in `stretch` (ordinary markup) may hold a '>'."""
+    seg = stretch.translate(None, _NOT_QUOTING)
+    # Every '="' followed by '"' (and likewise for "'"): no quoted value holds a '>' (counting is
+    # cheaper than searching, sre stops at every '='). Otherwise search, after dropping empty values.
+    if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
+        return _QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None
+    return False
 
 
 def _int(raw: bytes | None) -> int | None:
@@ -203,13 +214,15 @@ class _Scanner:
         if self.opener < pos:
             self.opener = self._next_opener(pos)
         e = min(self.opener, stop)
-        if pos < e and b"=" in html[pos:e]:
-            seg = html[pos:e].translate(None, _NOT_QUOTING)
-            # Every '="' followed by '"' (and likewise for "'"): no quoted value holds a '>' (counting is
-            # cheaper than searching, sre stops at every '='). Otherwise search, after dropping empty values.
-            if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
-                if _QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None:
-                    return _SKIP.match(html, pos, stop).end()
+        if pos < e and html.find(b"=", pos, e) >= 0:
+            memo = self.memo if e - pos >= _GAP_MEMO_MIN else None
+            quoted_gt = None if memo is None else memo.gap_verdict(html, pos, e)
+            if quoted_gt is None:
+                quoted_gt = _quoted_gt(html[pos:e])
+                if memo is not None:
+                    memo.remember_gap(html, pos, e, quoted_gt)
+            if quoted_gt:
+                return _SKIP.match(html, pos, stop).end()
         g = html.rfind(b">", pos, e)
         i = pos if g < 0 else g + 1
         n = self.n

@@ -98,3 +98,22 @@ def test_the_memo_stays_within_its_byte_budget() -> None:
     assert 0 < len(memo) < 200
     memo.clear()
     assert len(memo) == 0 and memo.held == 0
+
+
+def test_a_remembered_stretch_verdict_is_only_used_for_the_same_bytes() -> None:
+    """Between slots the walk checks whether a quoted value holds '>' (then tags do not end at their first '>').
+
+    Two stretches of the same length, the same first and last bytes, differing only there: the verdict of
+    the first must not be applied to the second, or the slot whose own tag holds the quoted '>' is lost.
+    """
+    memo = ScanMemo()
+    filler = b"<p>filler</p>" * 300  # long enough for the stretch verdict to be remembered
+    long_value = b"x" * 60
+    calm = page(b"1", filler + b'<div title="a<b' + long_value + b'" data-slot="s" data-slot-type="carousel">'
+                b'<p data-item="a">A</p><p data-item="b">B</p></div>')
+    sharp = calm.replace(b'title="a<b', b'title="a>b')
+    assert len(calm) == len(sharp)
+    for html in (calm, sharp, calm, sharp):
+        got = scan(html, memo=memo)
+        assert got == scan_exact(html)
+        assert [s.name for s in got.slots] == ["s"]
