@@ -88,7 +88,10 @@ class Catalog:
             if not item.id:
                 continue
             old = self.items.get(item.id)
-            if old is None and len(self.items) >= self.max_items:
+            if old is None:
+                if len(self.items) >= self.max_items:
+                    continue
+            elif old == item:  # the common case, a page showing what we know: no merge to build
                 continue
             merged = item if old is None else _merge(old, item)
             if merged == old:

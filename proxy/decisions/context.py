@@ -8,9 +8,10 @@ variants are filled in by the proxy after it checks its secret, not here.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from proxy.profile_model import Context, DeviceClass, Profile
@@ -30,15 +31,44 @@ _MOBILE = re.compile(r"mobi|iphone|ipod|android|blackberry|opera mini|iemobile|w
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
 
-def device_class(headers: Mapping[str, str]) -> DeviceClass:
-    ua = headers.get("user-agent", "")
+# Header names build_context reads (besides the operator's country header).
+CONTEXT_HEADERS = frozenset({"user-agent", "sec-ch-ua-mobile", "referer", "host"})
+
+
+def context_headers(raw: Iterable[tuple[bytes, bytes]], country_header: str | None = None) -> dict[str, str]:
+    """The few request headers build_context reads, from ASGI's raw list (first value wins).
+
+    Decoding every header of every page request into a dict cost more than
+    the context itself; only these are looked at.
+    """
+    wanted = CONTEXT_HEADERS if not country_header else CONTEXT_HEADERS | {country_header.lower()}
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        if key in wanted and key not in out:
+            out[key] = value.decode("latin-1")
+    return out
+
+
+def _device_of(ua: str, mobile_hint: bool) -> DeviceClass:
     if not ua or _BOT.search(ua):
         return "bot"
     if _TABLET.search(ua):
         return "tablet"
-    if headers.get("sec-ch-ua-mobile", "").strip() == "?1" or _MOBILE.search(ua):
+    if mobile_hint or _MOBILE.search(ua):
         return "mobile"
     return "desktop"
+
+
+# Visitors repeat user agents; three regex searches per page were ~3 µs.
+# Only ordinary-length ones are remembered (a hostile 8 KB agent is not kept).
+_device_of_cached = functools.lru_cache(maxsize=4096)(_device_of)
+
+
+def device_class(headers: Mapping[str, str]) -> DeviceClass:
+    ua = headers.get("user-agent", "")
+    hint = headers.get("sec-ch-ua-mobile", "").strip() == "?1"
+    return _device_of_cached(ua, hint) if len(ua) <= 512 else _device_of(ua, hint)
 
 
 def _domain(url: str) -> str | None:
@@ -62,12 +92,19 @@ def build_context(
     settings: Settings,
     is_new_visitor: bool,
     vid: str | None = None,
+    page_item: str | None = None,
+    is_bot: bool = False,
 ) -> Context:
-    """`headers` have lowercased names. `vid` identifies a visitor with no stored profile yet."""
+    """`headers` have lowercased names. `vid` identifies a visitor with no stored profile yet.
+
+    `page_item` (the page's own item, from the scan) and `is_bot` (the proxy's
+    crawler verdict) are folded in here so callers need no Struct replace().
+    """
     query: dict[str, str] = {}
-    for key, value in parse_qsl(query_string[:8192], keep_blank_values=True)[:MAX_QUERY_PARAMS]:
-        if key not in query:
-            query[key[:MAX_VALUE_LENGTH]] = value[:MAX_VALUE_LENGTH]
+    if query_string:
+        for key, value in parse_qsl(query_string[:8192], keep_blank_values=True)[:MAX_QUERY_PARAMS]:
+            if key not in query:
+                query[key[:MAX_VALUE_LENGTH]] = value[:MAX_VALUE_LENGTH]
     device = device_class(headers)
 
     offset = profile.tz_offset if profile is not None and profile.tz_offset is not None else 0
@@ -109,6 +146,7 @@ def build_context(
         utm_medium=query.get("utm_medium") or None,
         utm_campaign=query.get("utm_campaign") or None,
         search_query=search.strip() or None if search is not None else None,
-        is_bot=device == "bot",
+        page_item=page_item,
+        is_bot=is_bot or device == "bot",
         vid=profile.vid if profile is not None else vid,
     )
