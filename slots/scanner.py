@@ -67,6 +67,7 @@ _HITS = ahocorasick_rs.BytesAhoCorasick(_HIT_PATTERNS, implementation=ahocorasic
 # Everything but '=', quotes and '>': deleted to test a stretch for quoted values holding '>'.
 _NOT_QUOTING = bytes(c for c in range(256) if c not in b"=\"'>")
 _QUOTED_GT = re.compile(rb"=(?:\"[^\">]*+>|'[^'>]*+>)")
+_ANY_MARKER = re.compile(rb"data-(?:slot|page-item)")  # one pass instead of two `in` tests on pages without slots
 _MARKER = re.compile(rb"data-(?:slot|page-item)(?=[\t\n\f\r /=>])")
 _MARKER_ASSIGNED = re.compile(rb"data-slot[\t\n\f\r ]*=")
 _SLOT_NAME_IN_TEXT = re.compile(rb"""data-slot[\t\n\f\r ]*=[\t\n\f\r ]*["']?([^"'\t\n\f\r >]*)""")
@@ -148,7 +149,7 @@ class _Scanner:
         self.charset = charset
         if refusal is not None:
             return ScannedPage(problems=(Problem(refusal),), size=self.n, charset=charset)
-        if b"data-slot" in html or b"data-page-item" in html:
+        if _ANY_MARKER.search(html) is not None:
             if self.fast:
                 self._hits()
             else:
