@@ -16,6 +16,7 @@ import os
 import random
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -29,6 +30,7 @@ from proxy.pipeline import HtmlPipeline, Services, tag_element
 from proxy.responses import send_bytes, send_error, send_text
 from proxy.settings import Settings
 from proxy.upstream import create_upstream
+from proxy.websocket import WebSocketRelay
 
 log = logging.getLogger("tailor")
 
@@ -53,6 +55,7 @@ class TailorApp:
         self.config_poll_seconds = CONFIG_POLL_SECONDS
         self.reloads = 0
         self.forwarder: Forwarder | None = None
+        self.websockets: WebSocketRelay | None = None
         self.collector = None
         self.services: Services | None = None
         self.secret: bytes = b""
@@ -71,8 +74,11 @@ class TailorApp:
             await self.forwarder(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-        elif kind == "websocket":  # not proxied (yet): refuse cleanly
-            await send({"type": "websocket.close", "code": 1003})
+        elif kind == "websocket":
+            if scope["path"].startswith(PREFIX) or self.websockets is None:
+                await send({"type": "websocket.close", "code": 1008})  # Tailor's own paths take none: 403
+            else:
+                await self.websockets(scope, receive, send)
 
     async def _own(self, scope, receive, send, rest: str) -> None:
         method = scope["method"]
@@ -178,6 +184,10 @@ class TailorApp:
         pipeline = HtmlPipeline(s, tag_html=self._tag_html, services=self.services, metrics=self.metrics, clock=self.clock, rng=self._rng)
         self.pipeline = pipeline
         self.forwarder = Forwarder(s, self.upstream, pipeline, self.metrics)
+        relay = WebSocketRelay(origin=p.origin, trusted=self._trusted, origin_host=urlsplit(p.origin).netloc.encode(),
+                               preserve_host=p.preserve_host, connect_timeout=p.connect_timeout)
+        await relay.start()
+        self.websockets = relay
         if s.source and self.services is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._watch_config(s.source)))
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # only in the main thread
@@ -284,6 +294,8 @@ class TailorApp:
         if self.services is not None:
             with contextlib.suppress(Exception):
                 await self.services.store.close()
+        if self.websockets is not None:
+            await self.websockets.aclose()
         await self.upstream.aclose()
 
 
