@@ -61,7 +61,7 @@
     let props = (o, lists, out = {}) => {
       for (let k in o) {
         let v = o[k];
-        if (v?.big || Number.isFinite(v) || v === !!v || (lists && v?.map)) out[k] = v;
+        if (v?.big || v === +v || v === !!v || (lists && v?.map)) out[k] = v;
       }
       return out;
     };
@@ -86,31 +86,26 @@
       }
     };
     let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
+    // Beacons under 60 KB (3 bytes per UTF-16 unit at worst): a longer batch
+    // is halved until it fits; an event too big alone goes alone (the
+    // collector refuses it, 413: not kept).
     // While the page lives, fetch (its answer tells a failed send, kept for the
     // next page); when the page goes away, sendBeacon (fetch if it refuses).
     // A string body goes as text/plain (no CORS preflight).
     let post = (events, leaving, body = JSON.stringify({ events })) =>
-      (leaving && navigator.sendBeacon(endpoint, body)) ||
-      // keepalive (survives the page) within its 64 KB in-flight quota
-      fetch(endpoint, { method: "POST", body, keepalive: body.length < 1e4 }).then(
-        (r) => r.status < 429 || keep(events), // kept: 429 and 5xx
-        () => keep(events)
-      );
-    // Batches under 60 KB (3 bytes per UTF-16 unit at worst); an event too
-    // big for any batch goes alone (the collector refuses it, 413: not kept).
-    let flush = guard((leaving, batch = [], size = 0) => {
+      body.length * 3 > 6e4 && events[1]
+        ? (post(events.splice(0, events.length / 2), leaving), post(events, leaving))
+        : (leaving && navigator.sendBeacon(endpoint, body)) ||
+          // keepalive (survives the page) for small bodies: its in-flight
+          // quota is 64 KB for all of them, and a refused one is only kept
+          fetch(endpoint, { method: "POST", body, keepalive: body.length < 5e3 }).then(
+            (r) => r.status < 429 || keep(events), // kept: 429 and 5xx
+            () => keep(events)
+          );
+    let flush = guard((leaving) => {
       clearTimeout(timer);
       timer = 0;
-      for (let e of queue.splice(0)) {
-        let n = JSON.stringify(e).length * 3 + 3;
-        if ((size += n) > 6e4) {
-          batch[0] && post(batch, leaving);
-          batch = [];
-          size = n;
-        }
-        batch.push(e);
-      }
-      batch[0] && post(batch, leaving);
+      queue[0] && post(queue.splice(0), leaving);
     });
 
     // -- one page view's state (reset by every page view, SPA ones too) -----
@@ -214,7 +209,9 @@
     // -- items: click and hover -------------------------------------------
     let itemEvent = (type, el, ms, slot = data(closest(el, SLOT)), it = itemOf(el)) =>
       it.item && send(type, { ...it, ms, slot: slot.slot, decision: slot.tailorDecision });
-    let listen = (target, type, fn) => target.addEventListener(type, guard(fn), true);
+    // Capturing on the document sees its elements' events, bubbling or not
+    // (Chromium fires pointerenter only if a node, not the window, listens).
+    let listen = (type, fn, target = d) => target.addEventListener(type, guard(fn), true);
     let leave = () => {
       engagement();
       flush(true);
@@ -245,23 +242,22 @@
     store("r", []);
     (old?.q || []).forEach(api.q.push);
 
-    listen(d, "click", ({ target }) => {
+    listen("click", ({ target }) => {
       itemEvent("click", closest(target, ITEM));
       cartFrom(closest(target, `[data-${EVENT}]:not(form)`)); // a form's is sent on submit
     });
-    listen(d, "submit", ({ target: form }) => {
+    listen("submit", ({ target: form }) => {
       search(form.elements[searchName]?.value);
       cartFrom(form);
     });
-    // pointerenter/leave do not bubble, but a capturing listener sees them all.
-    listen(d, "pointerenter", ({ target: el, pointerType }, start = now()) => {
+    listen("pointerenter", ({ target: el, pointerType }, start = now()) => {
       if (pointerType != "touch" && el.matches(ITEM)) el.tailorHover = later(() => itemEvent("hover", el, now() - start), +cfg.hover || 800);
     });
-    listen(d, "pointerleave", (e) => clearTimeout(e.target.tailorHover));
-    listen(self, "scroll", scrolled);
-    listen(d, "visibilitychange", () => (d.hidden ? leave() : (visibleSince ||= now())));
-    listen(self, "pagehide", leave);
-    listen(self, "popstate", spaNavigate);
+    listen("pointerleave", (e) => clearTimeout(e.target.tailorHover));
+    listen("scroll", scrolled);
+    listen("visibilitychange", () => (d.hidden ? leave() : (visibleSince ||= now())));
+    listen("pagehide", leave, self);
+    listen("popstate", spaNavigate, self);
     for (let m of ["pushState", "replaceState"]) {
       let original = history[m];
       history[m] = (...args) => (spaNavigate(), original.apply(history, args));
