@@ -259,7 +259,7 @@ def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
     blob = bytes(1_000)
 
     async def scenario() -> set[bytes]:
-        writer = GroupCommitWriter(path)
+        writer = GroupCommitWriter(path, restart_wal_frames=1)  # finish every pass (by default: only long WALs)
         salts: set[bytes] = set()  # a WAL header gets new salts each time the log restarts
         try:
             loop = asyncio.get_running_loop()
@@ -277,3 +277,38 @@ def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
 
     salts = asyncio.run(scenario())
     assert len(salts) >= 5, f"the WAL restarted {len(salts) - 1} times in six checkpoints"
+
+
+def test_the_writer_checkpoints_only_a_long_wal(tmp_path: Path) -> None:
+    """The writer's stall (copy + fsyncs) comes only once the WAL is restart_wal_frames long, then the WAL starts over."""
+    path = db_path(str(tmp_path))
+    create_schema(path)
+    wal = path.with_name(path.name + "-wal")
+    blob = bytes(1_000)
+    restart_frames = 2_000
+
+    async def scenario() -> tuple[GroupCommitWriter, int]:
+        writer = GroupCommitWriter(path, restart_wal_frames=restart_frames)
+        longest_before_restart = 0
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            n = 0
+            first_salt = None
+            while loop.time() < deadline:
+                await asyncio.gather(*(writer.submit(lambda conn, k=n + i: conn.execute("INSERT OR REPLACE INTO items (id, body) VALUES (?, ?)", (f"i{k % 5000}", blob))) for i in range(4)))
+                n += 4
+                with wal.open("rb") as header:
+                    salt = header.read(24)[16:24]
+                if first_salt is None:
+                    first_salt = salt
+                if salt != first_salt:
+                    break
+                longest_before_restart = max(longest_before_restart, wal.stat().st_size)
+        finally:
+            writer.close()
+        return writer, longest_before_restart
+
+    writer, longest = asyncio.run(scenario())
+    assert writer.checkpoints_finished >= 1, "the WAL never restarted"
+    assert longest >= restart_frames * 4096, f"the writer restarted a WAL of {longest} bytes"
