@@ -124,28 +124,28 @@
     // orders ("o"). True when v is new (now remembered), or storage fails.
     let fresh = (k, v, n, list = store(k) || []) => !list.includes(v) && (store(k, [...list, v].slice(-n)), 1);
     let search = (q) => (q = text(q)) && fresh("s", q, 1) && send("search", { q });
-    // get(name) reads a field of an API call or an element's data-*.
-    let purchase = (get, items, order = get("order")) =>
+    // p: the fields of an API call, or of the declarative element and its item.
+    let purchase = (p, items = p.items, order = p.order) =>
       items?.[0] &&
       (!order || fresh("o", order, 50)) &&
       send("purchase", {
         order,
-        revenue: +get("revenue") || undefined,
+        revenue: +p.revenue || undefined,
         items: items.map((i) => ({ item: i.item, qty: i.qty, price: i.price, tags: i.tags })),
       });
     // Any *_cart name goes as written (the collector knows add_to_cart and
     // remove_from_cart and rejects the rest); only add_to_cart has tags/price.
-    let cart = (type, get, item = get("item")) =>
+    let cart = (type, p, item = p.item) =>
       item &&
       /_cart$/.test(type) &&
       send(type, {
         item,
-        qty: +get("qty") || 1,
-        ...(type[0] == "a" && { tags: tagList(get("tags")), price: +get("price") || undefined }),
+        qty: +p.qty || 1,
+        ...(type[0] == "a" && { tags: tagList(p.tags), price: +p.price || undefined }),
       });
-    // Declarative cart button/link/form: its data-*, else a form's field
-    // (qty), else its item's data-*.
-    let cartFrom = (el) => cart(data(el).tailorEvent, (k) => data(el)[k] ?? el?.elements?.[k]?.value ?? data(closest(el, ITEM))[k]);
+    // Declarative cart button/link/form: its data-*, else a form's qty
+    // field, else its item's data-*.
+    let cartFrom = (el) => cart(data(el).tailorEvent, { ...data(closest(el, ITEM)), qty: el?.elements?.qty?.value, ...data(el) });
 
     let pageView = (referrer, spa) => {
       let query = new URLSearchParams(location.search), utm = {};
@@ -166,7 +166,7 @@
         spa,
       });
       search(query.get(searchName));
-      for (let el of all(`[data-${EVENT}=purchase]`)) purchase((k) => data(el)[k], guard(JSON.parse)(data(el).items));
+      for (let el of all(`[data-${EVENT}=purchase]`)) purchase({ ...data(el), items: guard(JSON.parse)(data(el).items) });
       io.disconnect();
       all(SLOT).forEach((el) => io.observe(el));
     };
@@ -180,10 +180,11 @@
         }
       });
 
+    let slotOf = (el) => ({ slot: data(el).slot, decision: data(el).tailorDecision });
     // -- slots: exposure = at least half visible for one continuous second --
     let io = new IntersectionObserver(
       (entries) => {
-        for (let { target: el, intersectionRatio } of entries) {
+        entries.forEach(({ target: el, intersectionRatio }) => {
           clearTimeout(el.tailorTimer);
           el.tailorTimer =
             intersectionRatio >= 0.5 &&
@@ -192,8 +193,7 @@
                 // once per page view: observed again by the next one
                 el.isConnected &&
                 send("exposure", {
-                  slot: data(io.unobserve(el) || el).slot,
-                  decision: data(el).tailorDecision,
+                  ...slotOf(io.unobserve(el) || el),
                   items: [el, ...all(ITEM, el)]
                     .map((i) => data(i).item)
                     .filter(Boolean)
@@ -201,14 +201,13 @@
                 }),
               1000
             );
-        }
+        });
       },
       { threshold: 0.5 }
     );
 
     // -- items: click and hover -------------------------------------------
-    let itemEvent = (type, el, ms, slot = data(closest(el, SLOT)), it = itemOf(el)) =>
-      it.item && send(type, { ...it, ms, slot: slot.slot, decision: slot.tailorDecision });
+    let itemEvent = (type, el, ms, it = itemOf(el)) => it.item && send(type, { ...it, ms, ...slotOf(closest(el, SLOT)) });
     // Capturing on the document sees its elements' events, bubbling or not
     // (Chromium fires pointerenter only if a node, not the window, listens).
     let listen = (type, fn, target = d) => target.addEventListener(type, guard(fn), true);
@@ -221,8 +220,8 @@
     let api = {
       v: 1,
       // Built-in names with no method of their own; anything else is custom.
-      track: guard((name, p = {}, get = (k) => p[k]) =>
-        name == "purchase" ? purchase(get, p.items) : /_cart$/.test(name) ? cart(name, get) : name && send("custom", { name, props: props(p) })
+      track: guard((name, p = {}) =>
+        name == "purchase" ? purchase(p) : /_cart$/.test(name) ? cart(name, p) : name && send("custom", { name, props: props(p) })
       ),
       prefer: guard((p) => send("preference", { prefs: props(p, true) })),
       consent: guard((c = {}, e = {}) => {
