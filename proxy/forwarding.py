@@ -3,10 +3,12 @@
 Rule: the upstream is `[proxy] origin` and nothing the client sends can
 change it (no Host, absolute-form URI, X-Forwarded-Host or override header
 picks another host). Bodies stream in both directions; only a 2xx
-`text/html` answer to GET, under the size cap, is held back so the HTML
-pipeline can rewrite it (starlette's GZipMiddleware pattern: headers are
-decided after the body is seen). Whatever fails on Tailor's side, the
-visitor gets the origin's bytes.
+`text/html` answer to GET or POST, under the size cap, is held back so the
+HTML pipeline can rewrite it (starlette's GZipMiddleware pattern: headers are
+decided after the body is seen). A HEAD for such a page gets the headers the
+GET would carry, without the origin's Content-Length and validators (they
+describe the untagged bytes). Whatever fails on Tailor's side, the visitor
+gets the origin's bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from proxy.upstream import Upstream
 log = logging.getLogger("tailor.proxy")
 
 NO_BODY_STATUSES = frozenset({204, 304})
+PAGE_METHODS = frozenset({"GET", "HEAD", "POST"})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
 
 
@@ -88,8 +92,9 @@ class Forwarder:
             origin_host=self._origin_host,
             preserve_host=self._preserve_host,
         )
-        wants_html = method == "GET" and self._pipeline is not None
-        if wants_html and _is_navigation(req_headers):
+        # GET and POST answers may be pages to rewrite; HEAD must describe what GET would send.
+        page_method = method in PAGE_METHODS and self._pipeline is not None
+        if page_method and _is_navigation(req_headers):
             # We must see the whole page to personalize it: ask only for codings
             # we can decode, and never let a 304 hand back another variant.
             out_headers = H.without(out_headers, b"accept-encoding", *CONDITIONAL)
@@ -111,54 +116,76 @@ class Forwarder:
         origin_headers_at = time.perf_counter()
         try:
             resp_headers = H.strip_hop_by_hop(resp.headers)
-            if H.get(resp_headers, b"date") is None:
+            has_date = False
+            customer = location = content_type = disposition = None
+            for name, value in resp_headers:  # one pass for what every answer needs
+                if name == b"date":
+                    has_date = True
+                elif name == self._customer_header:
+                    customer = customer or value
+                elif name == b"location":
+                    location = location or value
+                elif name == b"content-type":
+                    content_type = content_type or value
+                elif name == b"content-disposition":
+                    disposition = disposition or value
+            if not has_date:
                 resp_headers.append((b"date", http_date()))
-            customer = H.get(resp_headers, self._customer_header)
             if customer is not None:
                 resp_headers = H.without(resp_headers, self._customer_header)
-            location = H.get(resp_headers, b"location")
             if location is not None:
                 public = self._public_url or f"{scheme}://{(H.get(req_headers, b'host') or self._origin_host).decode('latin-1')}"
                 new = H.rewrite_location(location.decode("latin-1"), origin=self._origin_base, public_base=public)
                 resp_headers = [*H.without(resp_headers, b"location"), (b"location", new.encode("latin-1"))]
             status = resp.status
-            mtype, charset = H.media_type(resp_headers)
             if (
-                wants_html
+                page_method
                 and 200 <= status < 300
                 and status not in (204, 206)
-                and mtype in ("text/html", "application/xhtml+xml")
-                and not (H.get(resp_headers, b"content-disposition") or b"").lower().startswith(b"attachment")
+                and content_type is not None
+                and H.media_type_of(content_type)[0] in HTML_TYPES
+                and not (disposition or b"").lower().startswith(b"attachment")
             ):
-                page = PageRequest(
-                    path=raw_path.decode("latin-1"),
-                    query_string=query.decode("latin-1"),
-                    headers=req_headers,
-                    client_ip=client_ip,
-                    secure=scheme == "https",
-                    customer=customer.decode("latin-1") if customer else None,
-                )
-                await self._send_html(send, resp, status, resp_headers, charset, page, started, t_up, origin_headers_at)
-                return
+                if head:
+                    # The GET of this page is tagged: the origin's length and validators describe other bytes.
+                    resp_headers = self._page_headers(resp_headers)
+                else:
+                    page = PageRequest(
+                        path=raw_path.decode("latin-1"),
+                        query_string=query.decode("latin-1"),
+                        headers=req_headers,
+                        client_ip=client_ip,
+                        secure=scheme == "https",
+                        customer=customer.decode("latin-1") if customer else None,
+                        reusable=method == "GET",
+                    )
+                    charset = H.media_type_of(content_type)[1]
+                    await self._send_html(send, resp, status, resp_headers, charset, page, started, t_up, origin_headers_at)
+                    return
             timing = _timing(origin=origin_headers_at - t_up, tailor=(t_up - started) + (time.perf_counter() - origin_headers_at))
-            await send({"type": "http.response.start", "status": status, "headers": [*resp_headers, timing]})
+            resp_headers.append(timing)
+            await send({"type": "http.response.start", "status": status, "headers": resp_headers})
             if head or status in NO_BODY_STATUSES or 100 <= status < 200:
                 await send({"type": "http.response.body", "body": b""})
                 return
-            async for chunk in resp.chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            await _stream_body(send, resp)
         finally:
             await resp.aclose()
+
+    def _page_headers(self, headers: H.Headers) -> H.Headers:
+        """Headers of a page Tailor rewrites, without body-specific ones (the rewritten body sets its own)."""
+        headers = H.without(headers, b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5")
+        if self._private:
+            headers = _mark_private(headers)
+        return H.add_vary(headers, b"Accept-Encoding", b"Cookie")
 
     async def _send_html(self, send, resp, status, resp_headers, charset, page: PageRequest, started, t_up, origin_at) -> None:
         metrics = self._metrics
         chunks: list[bytes] = []
         size = 0
-        stream = resp.chunks()
         overflow = False
         try:
-            async for chunk in stream:
+            while chunk := await resp.read_chunk():
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > self._html_max:
@@ -176,11 +203,9 @@ class Forwarder:
             await send({"type": "http.response.start", "status": status, "headers": [*resp_headers, _timing(origin=origin_done - t_up, tailor=t_up - started)]})
             for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            async for chunk in stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            await _stream_body(send, resp)
             return
-        raw = b"".join(chunks)
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         codings = [c.strip().lower() for c in b",".join(H.get_all(resp_headers, b"content-encoding")).split(b",") if c.strip()]
         result = None
         extra: H.Headers = []
@@ -213,14 +238,16 @@ class Forwarder:
             return
         body = result.body
         origin_etag = H.get(resp_headers, b"etag")
-        headers = H.without(resp_headers, b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5")
-        if self._private:
-            headers = _mark_private(headers)
-        headers = H.add_vary(headers, b"Accept-Encoding", b"Cookie")
+        headers = self._page_headers(resp_headers)
         # A validator only where the bytes are the same for everyone (origin page + tag):
         # derived from the origin's own, so no hashing of the body on the hot path. A
-        # personalized page carries per-render decision ids and gets none.
-        etag = _variant_etag(origin_etag, self._tag_hash) if result.same_for_everyone and origin_etag else None
+        # personalized page carries per-render decision ids and gets none; nor does the
+        # answer to a POST (a one-off: a form shown again with its errors).
+        etag = (
+            _variant_etag(origin_etag, self._tag_hash)
+            if result.same_for_everyone and origin_etag and page.reusable
+            else None
+        )
         if etag is not None:
             headers.append((b"etag", etag))
         if etag is not None and H.etag_matches(H.get(page.headers, b"if-none-match"), etag):
@@ -248,12 +275,27 @@ def _mark_private(headers: H.Headers) -> H.Headers:
 
 
 async def _send_whole(send, status: int, headers: H.Headers, body: bytes, *, head: bool = False) -> None:
-    headers = [*H.without(headers, b"content-length"), (b"content-length", str(len(body)).encode())]
+    headers = H.without(headers, b"content-length")
     if status in NO_BODY_STATUSES:
-        headers = H.without(headers, b"content-length")
         body = b""
+    else:
+        headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _stream_body(send, resp) -> None:
+    """The rest of the origin's body, piece by piece as it arrives.
+
+    The piece that completes the body goes out as the last message (no extra
+    empty one) when the client library already knows it is the end.
+    """
+    while chunk := await resp.read_chunk():
+        if resp.at_eof():
+            await send({"type": "http.response.body", "body": chunk})
+            return
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _timing(*, origin: float, tailor: float) -> tuple[bytes, bytes]:

@@ -89,19 +89,27 @@ class TrustedProxies:
         """The client's address: walk X-Forwarded-For from the right while hops are trusted."""
         if not self.trusts(peer):
             return peer
+        values = get_all(headers, b"x-forwarded-for")
+        if not values:
+            return peer  # a trusted peer that names nobody: the peer itself (a socket address)
         chain: list[str] = []
-        for value in get_all(headers, b"x-forwarded-for"):
+        for value in values:
             chain.extend(p.strip() for p in value.decode("latin-1").split(","))
         address = peer
         for hop in reversed([c for c in chain if c]):
             address = hop
             if not self.trusts(hop):
                 break
-        try:
-            ipaddress.ip_address(address or "")
-        except ValueError:
-            return peer
-        return address
+        return address if _is_address(address or "") else peer
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def forwarded_request_headers(
@@ -113,34 +121,62 @@ def forwarded_request_headers(
     origin_host: bytes,
     preserve_host: bool = False,
 ) -> Headers:
-    """The headers Tailor sends to the origin for a client request."""
-    headers = list(headers)
+    """The headers Tailor sends to the origin for a client request.
+
+    One pass over the client's headers (this runs on every request): hop-by-hop
+    fields, Host, routing overrides and, from an untrusted peer, forwarding
+    fields are dropped; then Host and the forwarding fields are set.
+    """
     peer_trusted = trusted.trusts(peer)
-    client_host = get(headers, b"host") or b""
-    out: Headers = []
-    for name, value in strip_hop_by_hop(headers):
-        if name == b"host" or name in ROUTING_OVERRIDES:
+    client_host = b""
+    named: set[bytes] | None = None
+    prior: list[bytes] = []
+    kept: Headers = []
+    has_proto = has_xfh = has_forwarded = False
+    for name, value in headers:
+        if name in _DROP_ALWAYS or name.startswith(b"proxy-"):
+            if name == b"connection":
+                named = (named or set()) | {t.strip().lower() for t in value.split(b",") if t.strip()}
+            elif name == b"host" and not client_host:
+                client_host = value
             continue
-        if name in FORWARDING and not peer_trusted:
-            continue
-        if name == b"x-forwarded-for":
-            continue  # rebuilt below
-        out.append((name, value))
-    prior = b", ".join(get_all(headers, b"x-forwarded-for")) if peer_trusted else b""
+        if name in FORWARDING:
+            if not peer_trusted:
+                continue
+            if name == b"x-forwarded-for":
+                prior.append(value)
+                continue  # rebuilt below
+            has_proto = has_proto or name == b"x-forwarded-proto"
+            has_xfh = has_xfh or name == b"x-forwarded-host"
+            has_forwarded = has_forwarded or name == b"forwarded"
+        kept.append((name, value))
+    if named:
+        kept = [(n, v) for n, v in kept if n not in named]
+        if peer_trusted:
+            has_proto = get(kept, b"x-forwarded-proto") is not None
+            has_xfh = get(kept, b"x-forwarded-host") is not None
+            has_forwarded = get(kept, b"forwarded") is not None
     peer_b = (peer or "unknown").encode("latin-1")
-    out.append((b"host", client_host if preserve_host and client_host else origin_host))
-    out.append((b"x-forwarded-for", prior + b", " + peer_b if prior else peer_b))
-    if get(out, b"x-forwarded-proto") is None:
-        out.append((b"x-forwarded-proto", scheme.encode()))
-    if get(out, b"x-forwarded-host") is None and client_host:
-        out.append((b"x-forwarded-host", client_host))
-    if get(out, b"forwarded") is None:
+    joined = b", ".join(prior)
+    kept.append((b"host", client_host if preserve_host and client_host else origin_host))
+    kept.append((b"x-forwarded-for", joined + b", " + peer_b if joined else peer_b))
+    scheme_b = scheme.encode()
+    if not has_proto:
+        kept.append((b"x-forwarded-proto", scheme_b))
+    if not has_xfh and client_host:
+        kept.append((b"x-forwarded-host", client_host))
+    if not has_forwarded:
         node = peer_b if b":" not in peer_b else b'"[' + peer_b + b']"'
-        fwd = b"for=" + node + b";proto=" + scheme.encode()
+        fwd = b"for=" + node + b";proto=" + scheme_b
         if client_host and _token_safe(client_host):
             fwd += b";host=" + client_host
-        out.append((b"forwarded", fwd))
-    return out
+        kept.append((b"forwarded", fwd))
+    return kept
+
+
+# Never forwarded as the client sent them: hop-by-hop fields, Host (set from
+# config), and overrides some frameworks honour to route a request elsewhere.
+_DROP_ALWAYS = HOP_BY_HOP | ROUTING_OVERRIDES | {b"host"}
 
 
 def _token_safe(value: bytes) -> bool:
@@ -181,6 +217,12 @@ def media_type(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str | None]
     value = get(headers, b"content-type")
     if not value:
         return "", None
+    return media_type_of(value)
+
+
+@functools.lru_cache(maxsize=256)
+def media_type_of(value: bytes) -> tuple[str, str | None]:
+    """(`type/subtype` lower-cased, charset or None) of one Content-Type value (origins repeat a few)."""
     text = value.decode("latin-1")
     parts = text.split(";")
     charset = None

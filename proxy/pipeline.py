@@ -68,6 +68,7 @@ class PageRequest(msgspec.Struct, frozen=True):
     client_ip: str | None
     secure: bool
     customer: str | None = None  # asserted by the origin's customer header
+    reusable: bool = True  # False for the answer to a POST: a one-off, never served from or kept in a cache
 
 
 class PipelineResult(msgspec.Struct):
@@ -153,7 +154,7 @@ class HtmlPipeline:
 
     async def process(self, body: bytes, req: PageRequest, charset: str | None, *, nonce: str | None = None) -> PipelineResult:
         metrics = self._metrics
-        page, seen = self._scan(body, charset)
+        page, seen = self._scan(body, charset) if req.reusable else (slots.scan(body, charset=charset), False)
         result = PipelineResult(body=None)
         decisions: dict[str, slots.Decision] = {}
         services = self._services

@@ -28,6 +28,14 @@ class UpstreamResponse(Protocol):
     status: int
     headers: Headers  # lower-case names, duplicates kept (Set-Cookie)
 
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body (at most READ_CHUNK bytes); b"" once it is complete."""
+        ...
+
+    def at_eof(self) -> bool:
+        """True when the whole body has been read (False when not known yet)."""
+        ...
+
     def chunks(self) -> AsyncIterator[bytes]: ...
 
     async def aclose(self) -> None: ...
@@ -46,23 +54,35 @@ def _str_headers(headers: Headers) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------- aiohttp
 
 
+def _aiohttp_errors() -> type[Exception]:
+    import aiohttp
+
+    return aiohttp.ClientError
+
+
 class _AiohttpResponse:
     def __init__(self, resp) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers = [(n.lower(), v) for n, v in resp.raw_headers]
-        self._timeout = None
+        self._content = resp.content
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        import aiohttp
-
+    async def read_chunk(self) -> bytes:
+        # A plain read, not an async generator: the event loop registers every
+        # async generator in a WeakSet and finalizes it, a cost paid per response.
         try:
-            async for chunk in self._resp.content.iter_chunked(READ_CHUNK):
-                yield chunk
+            return await self._content.read(READ_CHUNK)
         except asyncio.TimeoutError as exc:
             raise UpstreamTimeout("origin stopped sending") from exc
-        except aiohttp.ClientError as exc:
+        except _aiohttp_errors() as exc:
             raise UpstreamError(f"origin body failed: {type(exc).__name__}") from exc
+
+    def at_eof(self) -> bool:
+        return self._content.at_eof()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read_chunk():
+            yield chunk
 
     async def aclose(self) -> None:
         self._resp.release()
@@ -118,17 +138,34 @@ class _HttpxResponse:
         self._resp = resp
         self.status = resp.status_code
         self.headers = [(n.lower(), v) for n, v in resp.headers.raw]
+        self._raw = resp.aiter_raw(READ_CHUNK)
+        self._done = False
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def read_chunk(self) -> bytes:
         import httpx
 
+        if self._done:
+            return b""
         try:
-            async for chunk in self._resp.aiter_raw(READ_CHUNK):
-                yield chunk
+            chunk = b""
+            while not chunk:  # an empty piece is not the end; exhaustion is
+                piece = await anext(self._raw, None)
+                if piece is None:
+                    break
+                chunk = piece
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("origin stopped sending") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"origin body failed: {type(exc).__name__}") from exc
+        self._done = not chunk
+        return chunk
+
+    def at_eof(self) -> bool:
+        return self._done
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read_chunk():
+            yield chunk
 
     async def aclose(self) -> None:
         await self._resp.aclose()

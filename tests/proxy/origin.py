@@ -143,6 +143,22 @@ class Origin:
             body = (f'<html><head><title>{v}</title></head><body><div data-slot="hero" data-slot-type="carousel">'
                     f'<p data-item="{first}">{first}</p><p data-item="{second}">{second}</p></div></body></html>')
             return Response(body.encode(), headers=html)
+        if path == "/form":
+            # A form shown again with its errors: 200 text/html answering a POST, with a slot.
+            body = await request.body()
+            fields = dict(pair.split("=", 1) for pair in body.decode().split("&") if "=" in pair)
+            errors = "<p class=error>email is required</p>" if not fields.get("email") else ""
+            html_body = (f'<!doctype html><html><head><title>form</title></head><body>{errors}'
+                         f'<div data-slot="hero" data-slot-type="carousel"><p data-item="tent">tent</p><p data-item="rope">rope</p></div>'
+                         f'<form method=post><input name=email value="{fields.get("email", "")}"></form></body></html>')
+            return Response(html_body.encode(), headers={**html, "etag": '"form-1"'})
+        if path == "/same-key-page":
+            # Long pages of equal length that differ only at one byte far from their start, middle and end.
+            v = request.query_params.get("v", "a")
+            filler = b"<p>" + b"x" * 996 + b"</p>"
+            body = (b"<!doctype html><html><head><title>same</title></head><body>" + filler * 3
+                    + b"<p>" + v.encode()[:1] + b"</p>" + filler * 30 + b"</body></html>")
+            return Response(body, headers=html)
         if path == "/utf16":
             body = "\ufeff<html><head><title>wide</title></head><body>wide</body></html>".encode("utf-16-le")
             return Response(body, headers={"content-type": "text/html; charset=utf-16"})

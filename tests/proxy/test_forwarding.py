@@ -147,9 +147,74 @@ def test_page_without_head_gets_tag_at_body_start(client):
 def test_error_pages_and_non_get_pass_through_unrewritten(client):
     r = client.get("/error-html", headers={"accept": "text/html"})
     assert r.status_code == 500 and r.content == PAGE
-    r = client.head("/page", headers={"accept": "text/html"})
+    r = client.head("/asset.css")
     assert r.status_code == 200 and r.content == b""
-    assert r.headers["content-length"] == str(len(PAGE))
+    assert r.headers["content-length"] == str(len(b"body{color:red}"))  # not a page: the origin's own
+
+
+def test_head_of_a_tagged_page_does_not_claim_the_untagged_length(client, origin):
+    plain = {"accept": "text/html", "accept-encoding": "identity"}
+    get = client.get("/page", headers=plain)
+    assert TAG_MARK in get.content and int(get.headers["content-length"]) == len(get.content) > len(PAGE)
+    r = client.head("/page", headers=plain)
+    assert r.status_code == 200 and r.content == b""
+    assert last_seen(origin, "/page")["method"] == "HEAD"
+    # The origin said len(PAGE), which is wrong for the tagged GET: no length (and no
+    # validator of the untagged bytes) rather than a wrong one.
+    assert "content-length" not in r.headers
+    assert "etag" not in r.headers and "last-modified" not in r.headers
+    # The rest is what the GET carries, so a cache that refreshes from HEAD learns the truth.
+    assert r.headers["cache-control"] == get.headers["cache-control"]
+    assert r.headers["vary"] == get.headers["vary"]
+    assert r.headers["content-type"] == get.headers["content-type"]
+
+
+def test_head_over_a_raw_socket_ends_after_the_headers(tailor):
+    host = tailor.removeprefix("http://")
+    raw = raw_exchange(tailor, f"HEAD /page HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\nConnection: close\r\n\r\n".encode())
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-length" not in head.lower() and b"transfer-encoding" not in head.lower()
+    assert rest == b""
+
+
+def test_html_answer_to_a_post_is_tagged_with_the_right_length(client, origin):
+    form = {"accept": "text/html", "accept-encoding": "identity", "content-type": "application/x-www-form-urlencoded"}
+    r = client.post("/form", content=b"email=", headers=form)
+    assert r.status_code == 200
+    assert b"email is required" in r.content and TAG_MARK in r.content
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert "etag" not in r.headers  # a one-off answer: nothing to revalidate into
+    assert "private" in r.headers["cache-control"]
+    seen = last_seen(origin, "/form")
+    assert seen["method"] == "POST"
+
+
+def test_post_answers_never_come_from_or_go_into_the_scan_cache(origin, tmp_path):
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path))
+    app = create_app(settings, personalize=False)
+    with serve(app) as url, httpx.Client(base_url=url, trust_env=False) as c:
+        form = {"accept": "text/html", "content-type": "application/x-www-form-urlencoded"}
+        first = c.post("/form", content=b"email=a%40b.c", headers=form)
+        again = c.post("/form", content=b"email=a%40b.c", headers=form)
+        assert first.content == again.content and TAG_MARK in again.content
+        assert app.metrics.scan_cache_hits == 0
+
+
+def test_post_answers_are_personalized_like_pages(origin, tmp_path):
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path))
+    browser = {"accept": "text/html", "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
+    with serve(create_app(settings)) as url:
+        r = httpx.post(url + "/form", content=b"email=", headers={**browser, "content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and TAG_MARK in r.content
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("tailor_vid=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "decide;" in ",".join(r.headers.get_list("server-timing"))  # the decision core ran for it
+
+
+def test_post_answers_that_are_not_html_pass_through(client):
+    r = client.post("/echo", content=b"x=1", headers={"accept": "text/html"})
+    assert r.headers["content-type"].startswith("application/json") and TAG_MARK not in r.content
 
 
 def test_304_and_etag_pass_through_for_assets(client, origin):
@@ -423,6 +488,20 @@ def test_scans_are_reused_only_for_byte_identical_pages(origin, tmp_path):
         assert app.metrics.scan_cache_hits == 0
         assert fetch("a") == direct["a"]
         assert app.metrics.scan_cache_hits == 1
+
+
+def test_pages_sharing_a_scan_key_are_told_apart_byte_for_byte(origin, tmp_path):
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path))
+    app = create_app(settings, personalize=False)
+    with serve(app) as url, httpx.Client(base_url=url, trust_env=False) as c:
+        def fetch(v):
+            return c.get(f"/same-key-page?v={v}", headers={"accept": "text/html"}).content
+
+        a, b = fetch("a"), fetch("b")
+        assert b"<p>a</p>" in a and b"<p>b</p>" in b and len(a) == len(b)
+        assert app.metrics.scan_cache_hits == 0  # same sampled key, other bytes: a miss, not a wrong hit
+        assert fetch("a") == a and fetch("b") == b
+        assert app.metrics.scan_cache_hits == 2  # both kept
 
 
 def test_preserve_host_sends_the_visitors_host_but_never_changes_the_upstream(origin, tmp_path):
