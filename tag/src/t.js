@@ -25,7 +25,7 @@
  * After load, tailor.track / prefer / consent / flush are plain functions
  * (and tailor.q.push keeps working).
  */
-((d, ITEM, SLOT, EVENT) => {
+((d, ITEM) => {
   let old = self.tailor;
   if (old?.v) return; // loaded twice: the first copy is in charge
   // Wrapped once: nothing here throws into the page; callbacks go through guard.
@@ -47,22 +47,19 @@
     let store = guard((key, value) =>
       value ? (localStorage["tailor_" + key] = JSON.stringify(value)) : JSON.parse(localStorage["tailor_" + key])
     );
-    let text = (v, max = 256) => v && ("" + v).slice(0, max);
+    let text = (v, max = 256) => v?.slice(0, max);
     // data-tags="a, b" -> ["a", "b"]; a list (API) goes as it is.
     let tagList = (v) => v?.split?.(",").map((t) => t.trim()).filter(Boolean) ?? v;
     // data-* of an element (or of nothing)
     let data = (el) => el?.dataset || {};
     let closest = (el, sel) => el?.closest(sel);
-    let all = (sel, root = d) => [...root.querySelectorAll(sel)];
+    let all = (sel, root = d) => root.querySelectorAll(sel);
     let here = () => (location.pathname + location.search).slice(0, 2048);
     let now = () => Date.now();
     // Scalars (and, for preferences, lists) only; counts and lengths are the
     // collector's to check (it rejects an over-limit event alone).
     let props = (o, lists, out = {}) => {
-      for (let k in o) {
-        let v = o[k];
-        if (v?.big || v === +v || v === !!v || (lists && v?.map)) out[k] = v;
-      }
+      for (let k in o) (o[k]?.big || o[k] === +o[k] || o[k] === !!o[k] || (lists && o[k]?.map)) && (out[k] = o[k]);
       return out;
     };
 
@@ -166,9 +163,9 @@
         spa,
       });
       search(query.get(searchName));
-      for (let el of all(`[data-${EVENT}=purchase]`)) purchase({ ...data(el), items: guard(JSON.parse)(data(el).items) });
+      for (let el of all("[data-tailor-event=purchase]")) purchase({ ...data(el), items: guard(JSON.parse)(data(el).items) });
       io.disconnect();
-      all(SLOT).forEach((el) => io.observe(el));
+      all("[data-slot]").forEach((el) => io.observe(el));
     };
     // History-API navigation: a tick later (once the app has rendered the
     // new page), report the page being left, then the new one.
@@ -207,7 +204,7 @@
     );
 
     // -- items: click and hover -------------------------------------------
-    let itemEvent = (type, el, ms, it = itemOf(el)) => it.item && send(type, { ...it, ms, ...slotOf(closest(el, SLOT)) });
+    let itemEvent = (type, el, ms, it = itemOf(el)) => it.item && send(type, { ...it, ms, ...slotOf(closest(el, "[data-slot]")) });
     // Capturing on the document sees its elements' events, bubbling or not
     // (Chromium fires pointerenter only if a node, not the window, listens).
     let listen = (type, fn, target = d) => target.addEventListener(type, guard(fn), true);
@@ -239,11 +236,11 @@
     // Events whose send failed on an earlier page (their ids let the server de-duplicate).
     queue.push(...(store("r") || []).filter(allowed));
     store("r", []);
-    (old?.q || []).forEach(api.q.push);
+    old?.q?.forEach(api.q.push);
 
     listen("click", ({ target }) => {
       itemEvent("click", closest(target, ITEM));
-      cartFrom(closest(target, `[data-${EVENT}]:not(form)`)); // a form's is sent on submit
+      cartFrom(closest(target, "[data-tailor-event]:not(form)")); // a form's is sent on submit
     });
     listen("submit", ({ target: form }) => {
       search(form.elements[searchName]?.value);
@@ -262,4 +259,4 @@
       history[m] = (...args) => (spaNavigate(), original.apply(history, args));
     }
   } catch {}
-})(document, "[data-item]", "[data-slot]", "tailor-event");
+})(document, "[data-item]");
