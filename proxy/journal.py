@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS profiles (
     vid TEXT PRIMARY KEY,
     updated REAL NOT NULL,
     body BLOB NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS aliases (
     vid TEXT PRIMARY KEY,
     canonical TEXT NOT NULL
@@ -134,6 +134,7 @@ def create_schema(path: Path) -> None:
                 conn.execute(statement)
         moved = _migrate_event_rows(conn)
         _migrate_event_ids(conn, rebuild=moved)
+        _migrate_profiles_to_rowid(conn)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot create the schema: {exc}") from exc
@@ -152,6 +153,18 @@ def _migrate_event_rows(conn: sqlite3.Connection) -> bool:
     conn.execute("INSERT INTO beacons (vid, received, n, body) SELECT vid, received, 1, CAST('[' || CAST(body AS TEXT) || ']' AS BLOB) FROM events ORDER BY seq")
     conn.execute("DROP TABLE events")
     return True
+
+
+def _migrate_profiles_to_rowid(conn: sqlite3.Connection) -> None:
+    """Profiles were a WITHOUT ROWID table: there a row over ~1 KB spills into overflow pages
+    (a 3.7 KB profile is 4 pages rewritten per save, 1 in a rowid table's leaf)."""
+    rows = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'profiles'").fetchall()
+    if not rows or "WITHOUT ROWID" not in rows[0][0].upper():
+        return
+    conn.execute("ALTER TABLE profiles RENAME TO profiles_without_rowid")
+    conn.execute("CREATE TABLE profiles (vid TEXT PRIMARY KEY, updated REAL NOT NULL, body BLOB NOT NULL)")
+    conn.execute("INSERT INTO profiles (vid, updated, body) SELECT vid, updated, body FROM profiles_without_rowid")
+    conn.execute("DROP TABLE profiles_without_rowid")
 
 
 def _migrate_event_ids(conn: sqlite3.Connection, *, rebuild: bool) -> None:

@@ -312,3 +312,34 @@ def test_the_writer_checkpoints_only_a_long_wal(tmp_path: Path) -> None:
     writer, longest = asyncio.run(scenario())
     assert writer.checkpoints_finished >= 1, "the WAL never restarted"
     assert longest >= restart_frames * 4096, f"the writer restarted a WAL of {longest} bytes"
+
+
+def test_profiles_kept_without_rowid_are_migrated(tmp_path: Path) -> None:
+    """Journals from before rowid profiles (a WITHOUT ROWID table spilled every profile over 1 KB into overflow pages)."""
+    path = db_path(str(tmp_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = Profile(vid="v1", created=1.0, updated=2.0, customer="x" * 3_000)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE profiles (vid TEXT PRIMARY KEY, updated REAL NOT NULL, body BLOB NOT NULL) WITHOUT ROWID")
+    conn.execute("INSERT INTO profiles VALUES ('v1', 2.0, ?)", (msgspec.msgpack.encode(old),))
+    conn.commit()
+    conn.close()
+
+    async def scenario() -> None:
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=FakeClock())
+        try:
+            assert await store.get("v1") == old
+            await store.record("v1", [page("a")], received=3.0)
+            again = await store.get("v1")
+            assert again is not None and again.customer == old.customer and again.counters.page_views == 1
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    conn = sqlite3.connect(path)
+    try:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'profiles'").fetchone()[0]
+        assert "WITHOUT ROWID" not in sql.upper()
+        assert conn.execute("SELECT count(*) FROM profiles").fetchone()[0] == 1
+    finally:
+        conn.close()
