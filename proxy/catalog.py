@@ -63,6 +63,7 @@ class Catalog:
         self._popular: list[str] | None = None
         self._coviews: dict[str, list[tuple[str, float]]] = {}
         self._max_pop = 0.0
+        self.version = 0  # bumped on every change of items or stats (lets callers cache what they derived)
         self.stats = stats or CatalogStats()
         self.observe(items)
 
@@ -109,6 +110,8 @@ class Catalog:
             if old is None:
                 self._popular = None
             changed.append(merged)
+        if changed:
+            self.version += 1
         return changed
 
     # -- cross-visitor stats -------------------------------------------------
@@ -120,6 +123,7 @@ class Catalog:
     @stats.setter
     def stats(self, value: CatalogStats) -> None:
         self._stats = value
+        self.version += 1
         self._sorted_tag.clear()
         self._coviews.clear()
         self._popular = None

@@ -248,7 +248,11 @@ class HtmlPipeline:
         if forced is not None:
             context = msgspec.structs.replace(context, preview=True, forced_persona=forced.get("persona"), forced_variants=forced.get("variants", {}))
         try:
-            pd = services.engine.decide(page, profile, context, services.catalog, rng=self._rng, arm_stats=services.arm_stats)
+            engine = services.engine
+            if profile is None and seen_before:  # nothing personal to go on: the same as for any such visitor
+                pd = engine.decide_shared(page, context, services.catalog, rng=self._rng, arm_stats=services.arm_stats)
+            else:
+                pd = engine.decide(page, profile, context, services.catalog, rng=self._rng, arm_stats=services.arm_stats)
         except Exception:
             self._metrics.decision_errors += 1
             log.exception("decision failed; default content")

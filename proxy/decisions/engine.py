@@ -12,11 +12,18 @@ global randomness (the caller passes `rng`). Order of precedence per slot:
 
 A slot with nothing to say gets no Decision (the origin's content stays) and a
 reason in PageDecisions.reasons.
+
+`decide_shared()` reuses the decisions for visitors the engine knows nothing
+about (no profile): with no experiments and no holdout those are a function of
+the page, the request's context buckets, the config and the catalog only, so
+they are computed once per (page, buckets, catalog version) and only the
+per-render nonces of the decision ids are drawn afresh.
 """
 
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import msgspec
@@ -33,6 +40,8 @@ from proxy.settings import Settings
 from slots.model import Decision, Item, ScannedPage, Slot
 
 DEFAULT_RECOMMENDATIONS = 4
+SHARED_MEMO_SIZE = 2048  # (page, context buckets) remembered for visitors without a profile
+_NONCE_HEX = 8
 _DEFAULT_SLOT = SlotConfig()
 _DAY = 86400.0
 
@@ -92,6 +101,9 @@ class DecisionEngine:
         self._half_life = settings.profiles.half_life_days
         self._session_timeout = settings.profiles.session_timeout_minutes
         self._max_shift = settings.decisions.search_max_shift
+        # Decisions without a profile depend on the visitor id only through holdout and experiment buckets.
+        self._shareable = not experiments and settings.holdout.percent <= 0
+        self._shared: OrderedDict[tuple, tuple[ScannedPage, PageDecisions]] = OrderedDict()
 
     # -- name resolution for compiled conditions ------------------------------
 
@@ -161,6 +173,59 @@ class DecisionEngine:
             experiments=assigned,
             reasons=reasons,
         )
+
+    def decide_shared(
+        self,
+        page: ScannedPage,
+        context: Context,
+        catalog: Catalog,
+        *,
+        rng: random.Random,
+        arm_stats: Mapping[str, Mapping[str, ArmStats]] | None = None,
+    ) -> PageDecisions:
+        """decide() for a visitor with no profile, reused across such visitors where that is exact.
+
+        `page` should be a scan the caller reuses for byte-identical pages (the
+        memo holds it by identity). The key is everything of the context a
+        profile-less decision reads; the visitor id, the clock beyond local
+        hour and weekday, and anything personal are not in it and not needed.
+        """
+        if not self._shareable or context.preview or context.forced_persona or context.forced_variants:
+            return self.decide(page, None, context, catalog, rng=rng, arm_stats=arm_stats)
+        key = (
+            id(page),
+            id(catalog),
+            catalog.version,
+            context.path,
+            tuple(context.query.items()),
+            context.device,
+            context.returning,
+            context.local_hour,
+            context.weekday,
+            context.country,
+            context.referrer_domain,
+            context.utm_source,
+            context.utm_medium,
+            context.utm_campaign,
+            context.search_query,
+            context.page_item,
+            context.is_bot,
+        )
+        memo = self._shared
+        hit = memo.get(key)
+        if hit is not None and hit[0] is page:
+            memo.move_to_end(key)
+            pd = hit[1]
+            if not pd.decisions:
+                return pd
+            return msgspec.structs.replace(
+                pd, decisions={name: _renonce(d, rng) for name, d in pd.decisions.items()}
+            )
+        pd = self.decide(page, None, context, catalog, rng=rng, arm_stats=arm_stats)
+        memo[key] = (page, pd)
+        if len(memo) > SHARED_MEMO_SIZE:
+            memo.popitem(last=False)
+        return pd
 
     # -- personas ------------------------------------------------------------------
 
@@ -396,3 +461,9 @@ class DecisionEngine:
             variant=variant,
             fields=fields or None,
         )
+
+
+def _renonce(decision: Decision, rng: random.Random) -> Decision:
+    """The same decision with a fresh per-render nonce (ids of shared decisions never repeat)."""
+    stem = decision.id[: -_NONCE_HEX]
+    return msgspec.structs.replace(decision, id=f"{stem}{rng.getrandbits(32):08x}")
