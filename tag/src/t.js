@@ -164,8 +164,7 @@
       });
       search(query.get(searchName));
       for (let el of all("[data-tailor-event=purchase]")) purchase({ ...data(el), items: guard(JSON.parse)(data(el).items) });
-      io.disconnect();
-      all("[data-slot]").forEach((el) => io.observe(el));
+      for (let el of all("[data-slot]")) io.observe(el);
     };
     // History-API navigation: a tick later (once the app has rendered the
     // new page), report the page being left, then the new one.
@@ -246,8 +245,8 @@
       search(form.elements[searchName]?.value);
       cartFrom(form);
     });
-    listen("pointerenter", ({ target: el, pointerType }, start = now()) => {
-      if (pointerType != "touch" && el.matches(ITEM)) el.tailorHover = later(() => itemEvent("hover", el, now() - start), +cfg.hover || 800);
+    listen("pointerenter", ({ target: el, pointerType }, ms = +cfg.hover || 800) => {
+      if (pointerType != "touch" && el.matches(ITEM)) el.tailorHover = later(() => itemEvent("hover", el, ms), ms);
     });
     listen("pointerleave", (e) => clearTimeout(e.target.tailorHover));
     listen("scroll", scrolled);
