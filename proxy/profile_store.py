@@ -26,6 +26,7 @@ consent events are journalled; the others are counted as `ignored`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import math
 import sqlite3
@@ -54,10 +55,12 @@ MAX_COVIEW_PARTNERS = 20  # items of the session paired with a newly viewed item
 MAX_COVIEWS_PER_ITEM = 20  # returned by catalog_stats
 MIN_REPURCHASE_SECONDS = 3600.0  # two orders within an hour are one shopping trip
 DAY = 86_400.0
-IDS_PER_STATEMENT = 500
+ROWS_PER_STATEMENT = 256  # multi-row statements: at most 256 rows (and 1,024 parameters) each
+WRITER_MAX_ALIASES = 65_536  # visitor -> canonical profile, as the writer last read them
 # An update in place: the row's own leaf page is rewritten (REPLACE would delete it and append
 # a new row, dirtying two table pages and the vid index).
-SAVE_PROFILE = "INSERT INTO profiles (vid, updated, body) VALUES (?, ?, ?) ON CONFLICT (vid) DO UPDATE SET updated = excluded.updated, body = excluded.body"
+UPSERT_PROFILE = "ON CONFLICT (vid) DO UPDATE SET updated = excluded.updated, body = excluded.body"
+SAVE_PROFILE = "INSERT INTO profiles (vid, updated, body) VALUES (?, ?, ?) " + UPSERT_PROFILE
 _MISSING = object()
 
 _profile_encoder = msgspec.msgpack.Encoder()
@@ -373,12 +376,14 @@ class _WriterProfiles:
         self._capacity = capacity
         self._committed: dict[str, Profile] = {}  # oldest first (insertion order = LRU order)
         self._pending: dict[str, Profile] = {}
+        self._canonical: dict[str, str] = {}  # aliases read in this or earlier transactions
         self._data_version: int | None = None
 
     def begun(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._committed.clear()
+            self._canonical.clear()
             self._data_version = version
         self._pending.clear()
 
@@ -396,6 +401,20 @@ class _WriterProfiles:
     def clear(self) -> None:
         self._committed.clear()
         self._pending.clear()
+        self._canonical.clear()
+
+    def canonical(self, conn: sqlite3.Connection, vid: str) -> str:
+        """The profile key of `vid` (itself, or the customer it is linked to).
+
+        Only jobs that call `clear` first change aliases, and a rollback clears
+        too, so a remembered answer is what the transaction would read.
+        """
+        found = self._canonical.get(vid)
+        if found is None:
+            if len(self._canonical) >= WRITER_MAX_ALIASES:
+                self._canonical.clear()
+            found = self._canonical[vid] = _resolve(conn, vid)
+        return found
 
     def take(self, conn: sqlite3.Connection, vid: str) -> Profile | None:
         """The profile as this transaction sees it, for folding (put it back with `saved`)."""
@@ -431,7 +450,7 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
         latest = max(latest, received)
         canonical = canonicals.get(request.vid)
         if canonical is None:
-            canonical = canonicals[request.vid] = _resolve(conn, request.vid)
+            canonical = canonicals[request.vid] = cache.canonical(conn, request.vid) if cache is not None else _resolve(conn, request.vid)
         profile = profiles.get(canonical)
         if profile is None:
             loaded = cache.take(conn, canonical) if cache is not None else _load(conn, canonical)
@@ -457,41 +476,81 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
             beacon_rows.append((request.vid, received, len(accepted), _events_encoder.encode(accepted)))
         results.append(RecordResult(len(accepted), len(request.events) - len(accepted), request.ignored))
     if beacon_rows:
-        conn.executemany("INSERT INTO beacons (vid, received, n, body) VALUES (?, ?, ?, ?)", beacon_rows)
+        _insert_rows(conn, "INSERT INTO beacons (vid, received, n, body)", 4, beacon_rows)
     if dirty:
-        conn.executemany(
-            SAVE_PROFILE, [(p.vid, p.updated, _profile_encoder.encode(p)) for p in dirty.values()]
-        )
-        _changed(conn, dirty)
+        _insert_rows(conn, "INSERT INTO profiles (vid, updated, body)", 3, [(p.vid, p.updated, _profile_encoder.encode(p)) for p in dirty.values()], UPSERT_PROFILE)
+        _insert_rows(conn, "INSERT INTO changes (vid)", 1, [(vid,) for vid in dirty])
         if cache is not None:
             cache.saved(dirty)
     if pop:
-        conn.executemany(
-            "INSERT INTO popularity (item, value, ts) VALUES (?, ?, ?) ON CONFLICT (item) DO UPDATE SET "
-            "value = popularity.value * pow(0.5, max(0.0, excluded.ts - popularity.ts) / ?) + excluded.value, ts = max(popularity.ts, excluded.ts)",
-            [(item, value, latest, POPULARITY_HALF_LIFE_DAYS * DAY) for item, value in pop.items()],
+        half_life = POPULARITY_HALF_LIFE_DAYS * DAY
+        _insert_rows(
+            conn,
+            "INSERT INTO popularity (item, value, ts)",
+            3,
+            [(item, value, latest) for item, value in pop.items()],
+            "ON CONFLICT (item) DO UPDATE SET "
+            f"value = popularity.value * pow(0.5, max(0.0, excluded.ts - popularity.ts) / {half_life!r}) + excluded.value, ts = max(popularity.ts, excluded.ts)",
         )
     if pairs:
-        conn.executemany(
-            "INSERT INTO coviews (a, b, weight) VALUES (?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET weight = coviews.weight + excluded.weight",
-            [(a, b, w) for (a, b), w in pairs.items()],
+        _insert_rows(
+            conn, "INSERT INTO coviews (a, b, weight)", 3, [(a, b, w) for (a, b), w in pairs.items()], "ON CONFLICT (a, b) DO UPDATE SET weight = coviews.weight + excluded.weight"
         )
     if repurchases:
-        conn.executemany(
-            "INSERT INTO repurchase (item, total_days, n) VALUES (?, ?, 1) ON CONFLICT (item) DO UPDATE SET total_days = repurchase.total_days + excluded.total_days, n = repurchase.n + 1",
-            repurchases,
+        _insert_rows(
+            conn,
+            "INSERT INTO repurchase (item, total_days, n)",
+            3,
+            [(item, days, 1) for item, days in repurchases],
+            "ON CONFLICT (item) DO UPDATE SET total_days = repurchase.total_days + excluded.total_days, n = repurchase.n + 1",
         )
     return results
 
 
+@functools.lru_cache(maxsize=256)
+def _rows_statement(head: str, width: int, rows: int, tail: str) -> str:
+    row = "(" + ",".join("?" * width) + ")"
+    return f"{head} VALUES {','.join([row] * rows)} {tail}"
+
+
+def _insert_rows(conn: sqlite3.Connection, head: str, width: int, rows: Sequence[tuple[object, ...]], tail: str = "") -> None:
+    """`executemany` in a few statements: one per power-of-two chunk of `rows`.
+
+    Why: sqlite3 releases the GIL around every step, and executemany steps once
+    per row. Each release lets the busy event loop take the GIL, and getting it
+    back can take up to the switch interval (5 ms): the writer's commits
+    stretched behind the loop's work. A multi-row statement is one step; the
+    power-of-two sizes keep the prepared statements few (they are cached).
+    """
+    start = 0
+    while start < len(rows):
+        size = min(ROWS_PER_STATEMENT, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + size]
+        conn.execute(_rows_statement(head, width, size, tail), [value for row in chunk for value in row])
+        start += size
+
+
 def _insert_keys(conn: sqlite3.Connection, keys: list[tuple[float, str]]) -> set[tuple[float, str]]:
-    """Claim events' (ts, id) keys; the ones actually inserted (keys already journalled are ignored)."""
+    """Claim events' (ts, id) keys; the ones actually inserted (keys already journalled are ignored).
+
+    The common case (nothing journalled before) is told by the count of rows
+    inserted, in a few steps; only when some key existed are they inserted
+    again with RETURNING, which steps (and releases the GIL) once per row.
+    """
+    unique = list(dict.fromkeys(keys))
+    conn.execute("SAVEPOINT keys")
+    before = conn.total_changes
+    _insert_rows(conn, "INSERT OR IGNORE INTO event_keys (ts, id)", 2, unique)
+    if conn.total_changes - before == len(unique):
+        conn.execute("RELEASE keys")
+        return set(unique)
+    conn.execute("ROLLBACK TO keys")
+    conn.execute("RELEASE keys")
     fresh: set[tuple[float, str]] = set()
-    for start in range(0, len(keys), IDS_PER_STATEMENT):
-        chunk = keys[start : start + IDS_PER_STATEMENT]
-        values = ",".join(["(?,?)"] * len(chunk))
-        params = [value for key in chunk for value in key]
-        fresh.update(conn.execute(f"INSERT OR IGNORE INTO event_keys (ts, id) VALUES {values} RETURNING ts, id", params).fetchall())  # noqa: S608
+    for start in range(0, len(unique), ROWS_PER_STATEMENT):
+        chunk = unique[start : start + ROWS_PER_STATEMENT]
+        statement = _rows_statement("INSERT OR IGNORE INTO event_keys (ts, id)", 2, len(chunk), "RETURNING ts, id")
+        fresh.update(conn.execute(statement, [value for key in chunk for value in key]).fetchall())
     return fresh
 
 
