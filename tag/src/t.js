@@ -111,11 +111,13 @@
     let scrolled = () =>
       (depth = Math.max(depth, Math.min(100, ((scrollY + innerHeight) / d.documentElement.scrollHeight) * 100 || 0)));
     // Engaged time stops while the tab is hidden (the clock pauses here and
-    // restarts when it shows again); the report is cumulative.
-    let engagement = () => {
+    // restarts when it shows again); the report is cumulative. Then the queue
+    // goes: by sendBeacon when the page is leaving (hidden, pagehide event).
+    let engagement = (leaving) => {
       engagedMs += visibleSince && now() - visibleSince;
       visibleSince = 0;
       engagedMs && send("engagement", { url: page, ms: engagedMs, scroll: scrolled(), ...pageItem }); // read now: the last scroll event may not have fired yet
+      flush(leaving);
     };
     // De-duplication: stored lists of the last search ("s") and the last 50
     // orders ("o"). True when v is new (now remembered), or storage fails.
@@ -146,7 +148,7 @@
 
     let pageView = (referrer, spa) => {
       let query = new URLSearchParams(location.search), utm = {};
-      for (let [k, v] of query) k.indexOf("utm_") || (utm[k] = text(v));
+      query.forEach((v, k) => k.indexOf("utm_") || (utm[k] = text(v)));
       page = here();
       pageItem = itemOf(d.querySelector("[data-page-item]"));
       engagedMs = depth = 0;
@@ -169,12 +171,7 @@
     // History-API navigation: a tick later (once the app has rendered the
     // new page), report the page being left, then the new one.
     let spaNavigate = () =>
-      later((previous = location.origin + page) => {
-        if (here() != page) {
-          engagement();
-          pageView(previous, true);
-        }
-      });
+      later(() => here() != page && (engagement(), pageView(location.origin + page, true)));
 
     let slotOf = (el) => ({ slot: data(el).slot, decision: data(el).tailorDecision });
     // -- slots: exposure = at least half visible for one continuous second --
@@ -207,10 +204,6 @@
     // Capturing on the document sees its elements' events, bubbling or not
     // (Chromium fires pointerenter only if a node, not the window, listens).
     let listen = (type, fn, target = d) => target.addEventListener(type, guard(fn), true);
-    let leave = () => {
-      engagement();
-      flush(true);
-    };
 
     // -- public API -------------------------------------------------------
     let api = {
@@ -250,8 +243,8 @@
     });
     listen("pointerleave", (e) => clearTimeout(e.target.tailorHover));
     listen("scroll", scrolled);
-    listen("visibilitychange", () => (d.hidden ? leave() : (visibleSince ||= now())));
-    listen("pagehide", leave, self);
+    listen("visibilitychange", () => (d.hidden ? engagement(1) : (visibleSince ||= now())));
+    listen("pagehide", engagement, self);
     listen("popstate", spaNavigate, self);
     for (let m of ["pushState", "replaceState"]) {
       let original = history[m];
