@@ -30,7 +30,9 @@
   if (old?.v) return; // loaded twice: the first copy is in charge
   // Wrapped once: nothing here throws into the page; callbacks go through guard.
   try {
-    let cfg = d.currentScript?.dataset || {};
+    // data-* of an element (or of nothing)
+    let data = (el) => el?.dataset || {};
+    let cfg = data(d.currentScript);
     let endpoint = cfg.endpoint || "/_tailor/e";
     let searchName = cfg.search || "q";
 
@@ -50,9 +52,6 @@
     let text = (v, max = 256) => v?.slice(0, max);
     // data-tags="a, b" -> ["a", "b"]; a list (API) goes as it is.
     let tagList = (v) => v?.split?.(",").map((t) => t.trim()).filter(Boolean) ?? v;
-    // data-* of an element (or of nothing)
-    let data = (el) => el?.dataset || {};
-    let closest = (el, sel) => el?.closest(sel);
     let all = (sel, root = d) => root.querySelectorAll(sel);
     let here = () => (location.pathname + location.search).slice(0, 2048);
     let now = () => Date.now();
@@ -69,8 +68,7 @@
       e.type == "consent" || (!navigator.globalPrivacyControl && choice.analytics != 0 && (choice.personalization ?? cfg.consent != "opt-in"));
 
     // -- transport --------------------------------------------------------
-    let queue = [];
-    let timer = 0;
+    let queue, timer;
     let send = (type, e) => {
       e.type = type;
       if (allowed(e)) {
@@ -83,14 +81,14 @@
       }
     };
     let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
-    // Beacons under 60 KB (3 bytes per UTF-16 unit at worst): a longer batch
-    // is halved until it fits; an event too big alone goes alone (the
+    // Beacons under 60 KB (2e4 UTF-16 units, 3 bytes each at worst): a longer
+    // batch is halved until it fits; an event too big alone goes alone (the
     // collector refuses it, 413: not kept).
     // While the page lives, fetch (its answer tells a failed send, kept for the
     // next page); when the page goes away, sendBeacon (fetch if it refuses).
     // A string body goes as text/plain (no CORS preflight).
     let post = (events, leaving, body = JSON.stringify({ events })) =>
-      body.length * 3 > 6e4 && events[1]
+      body.length > 2e4 && events[1]
         ? (post(events.splice(0, events.length / 2), leaving), post(events, leaving))
         : (leaving && navigator.sendBeacon(endpoint, body)) ||
           // keepalive (survives the page) for small bodies: its in-flight
@@ -144,7 +142,7 @@
       });
     // Declarative cart button/link/form: its data-*, else a form's qty
     // field, else its item's data-*.
-    let cartFrom = (el) => cart(data(el).tailorEvent, { ...data(closest(el, ITEM)), qty: el?.elements?.qty?.value, ...data(el) });
+    let cartFrom = (el) => cart(data(el).tailorEvent, { ...data(el?.closest(ITEM)), qty: el?.elements?.qty?.value, ...data(el) });
 
     let pageView = (referrer, spa) => {
       let query = new URLSearchParams(location.search), utm = {};
@@ -200,7 +198,7 @@
     );
 
     // -- items: click and hover -------------------------------------------
-    let itemEvent = (type, el, ms, it = itemOf(el)) => it.item && send(type, { ...it, ms, ...slotOf(closest(el, "[data-slot]")) });
+    let itemEvent = (type, el, ms, it = itemOf(el)) => it.item && send(type, { ...it, ms, ...slotOf(el.closest("[data-slot]")) });
     // Capturing on the document sees its elements' events, bubbling or not
     // (Chromium fires pointerenter only if a node, not the window, listens).
     let listen = (type, fn, target = d) => target.addEventListener(type, guard(fn), true);
@@ -209,11 +207,11 @@
     let api = {
       v: 1,
       // Built-in names with no method of their own; anything else is custom.
-      track: guard((name, p = {}) =>
+      track: guard((name, p) =>
         name == "purchase" ? purchase(p) : /_cart$/.test(name) ? cart(name, p) : name && send("custom", { name, props: props(p) })
       ),
       prefer: guard((p) => send("preference", { prefs: props(p, true) })),
-      consent: guard((c = {}, e = {}) => {
+      consent: guard((c, e = {}) => {
         for (let k of ["analytics", "personalization"]) if (c[k] === !!c[k]) choice[k] = e[k] = c[k];
         store("c", choice);
         queue = queue.filter(allowed);
@@ -224,26 +222,27 @@
     };
 
     self.tailor = api;
-    pageView(d.referrer);
-    // Events whose send failed on an earlier page (their ids let the server de-duplicate).
-    queue.push(...(store("r") || []).filter(allowed));
+    // The queue starts with the events whose send failed on an earlier page
+    // (their ids let the server de-duplicate).
+    queue = (store("r") || []).filter(allowed);
     store("r", []);
+    pageView(d.referrer);
     old?.q?.forEach(api.q.push);
 
     listen("click", ({ target }) => {
-      itemEvent("click", closest(target, ITEM));
-      cartFrom(closest(target, "[data-tailor-event]:not(form)")); // a form's is sent on submit
+      itemEvent("click", target.closest(ITEM));
+      cartFrom(target.closest("[data-tailor-event]:not(form)")); // a form's is sent on submit
     });
     listen("submit", ({ target: form }) => {
       search(form.elements[searchName]?.value);
       cartFrom(form);
     });
     listen("pointerenter", ({ target: el, pointerType }, ms = +cfg.hover || 800) => {
-      if (pointerType != "touch" && el.matches(ITEM)) el.tailorHover = later(() => itemEvent("hover", el, ms), ms);
+      if (pointerType != "touch" && el.matches(ITEM)) el.tailorhover = later(() => itemEvent("hover", el, ms), ms);
     });
-    listen("pointerleave", (e) => clearTimeout(e.target.tailorHover));
+    listen("pointerleave", (e) => clearTimeout(e.target.tailorhover));
     listen("scroll", scrolled);
-    listen("visibilitychange", () => (d.hidden ? engagement(1) : (visibleSince ||= now())));
+    listen("visibilitychange", () => (d.hidden ? engagement(1) : (visibleSince = now())));
     listen("pagehide", engagement, self);
     listen("popstate", spaNavigate, self);
     for (let m of ["pushState", "replaceState"]) {
