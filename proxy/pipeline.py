@@ -113,11 +113,13 @@ class HtmlPipeline:
             maxsize=SCAN_CACHE_BYTES, getsizeof=lambda bucket: sum(len(body) + 1024 for body, _ in bucket)
         )
         self._verified: dict[bytes, str] = {}
+        # Slots repeat across pages that differ elsewhere (CSRF tokens, timestamps): their parse is reused.
+        self._memo = slots.ScanMemo()
 
     def _scan(self, body: bytes, charset: str | None) -> tuple[slots.ScannedPage, bool]:
         """The page's scan, and whether it came from the cache (so it was seen before)."""
         if len(body) > SCAN_CACHE_MAX_PAGE:
-            return slots.scan(body, charset=charset), False
+            return slots.scan(body, charset=charset, memo=self._memo), False
         key = _page_key(body, charset)
         bucket = self._scans.get(key)
         if bucket is not None:
@@ -127,7 +129,7 @@ class HtmlPipeline:
                         bucket.insert(0, bucket.pop(i))
                     self._metrics.scan_cache_hits += 1
                     return page, True
-        page = slots.scan(body, charset=charset)
+        page = slots.scan(body, charset=charset, memo=self._memo)
         if bucket is None:
             self._scans[key] = [(body, page)]
         else:  # same sampled key, other bytes (a per-response token): keep a few, newest first
@@ -154,7 +156,7 @@ class HtmlPipeline:
 
     async def process(self, body: bytes, req: PageRequest, charset: str | None, *, nonce: str | None = None) -> PipelineResult:
         metrics = self._metrics
-        page, seen = self._scan(body, charset) if req.reusable else (slots.scan(body, charset=charset), False)
+        page, seen = self._scan(body, charset) if req.reusable else (slots.scan(body, charset=charset, memo=self._memo), False)
         result = PipelineResult(body=None)
         decisions: dict[str, slots.Decision] = {}
         services = self._services
