@@ -32,6 +32,7 @@ log = logging.getLogger("tailor.proxy")
 
 NO_BODY_STATUSES = frozenset({204, 304})
 PAGE_METHODS = frozenset({"GET", "HEAD", "POST"})
+BODY_SPECIFIC = frozenset({b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
 
@@ -173,11 +174,28 @@ class Forwarder:
             await resp.aclose()
 
     def _page_headers(self, headers: H.Headers) -> H.Headers:
-        """Headers of a page Tailor rewrites, without body-specific ones (the rewritten body sets its own)."""
-        headers = H.without(headers, b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5")
-        if self._private:
-            headers = _mark_private(headers)
-        return H.add_vary(headers, b"Accept-Encoding", b"Cookie")
+        """Headers of a page Tailor rewrites, without body-specific ones (the rewritten body sets its own).
+
+        One pass: drops length, coding and validators of the origin's bytes,
+        makes Cache-Control private (when configured) and adds Vary.
+        """
+        private = self._private
+        out: H.Headers = []
+        cache_control: list[bytes] = []
+        vary: H.Headers = []
+        for name, value in headers:
+            if name in BODY_SPECIFIC:
+                continue
+            if name == b"cache-control" and private:
+                cache_control.append(value)
+            elif name == b"vary":
+                vary.append((name, value))
+            else:
+                out.append((name, value))
+        if private:
+            out.append((b"cache-control", H.merge_cache_control_private(b", ".join(cache_control) or None)))
+        out.extend(H.add_vary(vary, b"Accept-Encoding", b"Cookie"))
+        return out
 
     async def _send_html(self, send, resp, status, resp_headers, charset, page: PageRequest, started, t_up, origin_at) -> None:
         metrics = self._metrics
@@ -206,7 +224,8 @@ class Forwarder:
             await _stream_body(send, resp)
             return
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        codings = [c.strip().lower() for c in b",".join(H.get_all(resp_headers, b"content-encoding")).split(b",") if c.strip()]
+        encodings = H.get_all(resp_headers, b"content-encoding")
+        codings = [c.strip().lower() for c in b",".join(encodings).split(b",") if c.strip()] if encodings else []
         result = None
         extra: H.Headers = []
         decoded = None
