@@ -27,7 +27,7 @@
  */
 ((d, ITEM) => {
   let old = self.tailor;
-  if (old?.v) return; // loaded twice: the first copy is in charge
+  if (old?.flush) return; // loaded twice: the first copy is in charge
   // Wrapped once: nothing here throws into the page; callbacks go through guard.
   try {
     // data-* of an element (or of nothing)
@@ -70,12 +70,8 @@
     // -- transport --------------------------------------------------------
     let queue, timer;
     let send = (type, e) => {
-      e.type = type;
-      if (allowed(e)) {
-        e.id = crypto.getRandomValues(new Uint32Array(4)).join("_");
-        e.ts = now();
-        e.url ??= here();
-        queue.push(e);
+      if (allowed({ type })) {
+        queue.push({ type, id: crypto.getRandomValues(new Uint32Array(4)).join("_"), ts: now(), url: here(), ...e });
         if (queue[19]) flush();
         else timer ||= later(flush, 2000);
       }
@@ -151,7 +147,6 @@
       pageItem = itemOf(d.querySelector("[data-page-item]"));
       engagedMs = depth = 0;
       visibleSince = !d.hidden && now();
-      scrolled();
       send("page_view", {
         referrer: text(referrer, 2048),
         title: text(d.title),
@@ -205,12 +200,11 @@
 
     // -- public API -------------------------------------------------------
     let api = {
-      v: 1,
       // Built-in names with no method of their own; anything else is custom.
       track: guard((name, p) =>
         name == "purchase" ? purchase(p) : /_cart$/.test(name) ? cart(name, p) : name && send("custom", { name, props: props(p) })
       ),
-      prefer: guard((p) => send("preference", { prefs: props(p, true) })),
+      prefer: guard((p) => send("preference", { prefs: props(p, 1) })),
       consent: guard((c, e = {}) => {
         for (let k of ["analytics", "personalization"]) if (c[k] === !!c[k]) choice[k] = e[k] = c[k];
         store("c", choice);

@@ -31,7 +31,7 @@ def open_page(tab: Tab, site: Site, path: str, *, clock: bool = False, **goto: o
     if clock:
         tab.page.clock.install()
     tab.page.goto(site.url(path), **goto)
-    tab.page.wait_for_function("window.tailor && window.tailor.v")
+    tab.page.wait_for_function("!!(window.tailor && window.tailor.flush)")
 
 
 def flush(tab: Tab) -> None:
@@ -191,7 +191,7 @@ def test_search_from_url_and_form_once_each(tab: Tab, site: Site) -> None:
     tab.page.fill("#q", "boots")
     tab.page.click("#go")  # submits to /other.html?q=boots: one search, not two
     tab.page.wait_for_url("**/other.html?q=boots")
-    tab.page.wait_for_function("window.tailor && tailor.v")
+    tab.page.wait_for_function("!!(window.tailor && tailor.flush)")
     flush(tab)
     events = site.wait_for(has(ev.PageView, 2))
     assert [s.q for s in of(events, ev.Search)] == ["tent", "boots"]
@@ -227,7 +227,7 @@ def test_purchase_fires_once_per_order(tab: Tab, site: Site) -> None:
     assert purchase.order == "A1001" and purchase.revenue == 59.9
     assert purchase.items == (ev.PurchaseLine(item="tent-2p", qty=1, price=59.9),)
     tab.page.reload()
-    tab.page.wait_for_function("window.tailor && tailor.v")
+    tab.page.wait_for_function("!!(window.tailor && tailor.flush)")
     flush(tab)
     events = site.wait_for(has(ev.PageView, 2))
     # One purchase event; the same event may arrive twice (a fetch cut short by
@@ -275,7 +275,7 @@ def test_global_privacy_control_sends_only_consent(tab: Tab, site: Site) -> None
     events = site.wait_for(has(ev.Consent))
     tab.page.click("#next")
     tab.page.wait_for_url("**/other.html")
-    tab.page.wait_for_function("window.tailor && tailor.v")
+    tab.page.wait_for_function("!!(window.tailor && tailor.flush)")
     flush(tab)
     assert [type(e) for e in site.events()] == [ev.Consent]
     assert events[0].personalization is True
@@ -292,7 +292,7 @@ def test_opt_in_sends_nothing_until_consent_and_remembers_it(tab: Tab, site: Sit
     assert [type(e) for e in events] == [ev.Consent, ev.Click]
     assert events[1].item == "stove"
     tab.page.reload()
-    tab.page.wait_for_function("window.tailor && tailor.v")
+    tab.page.wait_for_function("!!(window.tailor && tailor.flush)")
     flush(tab)
     assert of(site.wait_for(has(ev.PageView)), ev.PageView)[0].url == "/optin.html"
 
@@ -318,7 +318,7 @@ def test_failed_sends_are_retried_on_the_next_page(tab: Tab, site: Site) -> None
     failed = site.posts[0]
     assert failed.status == 503
     tab.page.goto(site.url("/other.html"))
-    tab.page.wait_for_function("window.tailor && tailor.v")
+    tab.page.wait_for_function("!!(window.tailor && tailor.flush)")
     flush(tab)
     events = site.wait_for(has(ev.Click))
     lost_ids = {e.id for e in ev_decode(failed.body)}
