@@ -1,19 +1,27 @@
 """Visitor profiles on top of the journal: record (journal + fold), read, link, forget.
 
-Rule: `record` journals each event (duplicate ids dropped) and folds the
-accepted ones into the visitor's profile in the same transaction, so when it
-returns the events are durable and the profile reflects them. All the
-`record`s of one group commit run together: one dedup insert for every event
-id, one beacon row per call, one profile load, fold and save per visitor. `get` is the
-per-page fast path: a per-process L1 cache, kept honest across worker
-processes by `PRAGMA data_version` (did any other connection commit?) plus the
-`changes` log (which visitors changed since the sequence number we last saw):
-a write acknowledged by any worker is visible to the next `get` on every
-worker. The writer keeps the profiles it saved, decoded (`_WriterProfiles`), so
-a commit folds into them without reading and decoding each one again; that
-cache holds committed state only, and is dropped when another connection
-has committed since (`PRAGMA data_version`) or anything rolls back. Reads of one profile run inline (a WAL point read never waits on
-writers); everything that writes goes through the journal's writer thread.
+Rule: `record` journals each event (duplicates, by `(ts, id)`, dropped) and
+folds the accepted ones into the visitor's profile in the same transaction,
+so when it returns the events are durable and the profile reflects them. All
+the `record`s of one group commit run together: one dedup insert for every
+event, one beacon row per call, one profile load, fold and save per visitor,
+each table written by a few multi-row statements (sqlite3 releases the GIL
+at every step, so fewer steps means fewer waits for it).
+
+`get` is the per-page fast path: a per-process L1 cache, kept honest across
+worker processes by the `changes` log (which visitors changed since the
+sequence number we last saw), read in one single-row query per call: a
+write acknowledged by any worker is visible to the next `get` on every
+worker. Reads run inline on the event loop (a WAL point read never waits on
+writers; ~10 us with nothing new, ~45-130 us while the collector commits,
+against a 63 us round trip for asyncio.to_thread alone); everything that
+writes goes through the journal's writer thread.
+
+The writer keeps the profiles it saved, decoded (`_WriterProfiles`), and
+each visitor's canonical key, so a commit folds into them without reading
+and decoding each one again; that cache holds committed state only, and is
+dropped when another connection has committed since (`PRAGMA data_version`),
+anything rolls back, or a job that changes aliases runs.
 
 Customers: `link_customer` keys a customer's profile as `c.<hash>`; the
 visitor's anonymous profile is merged into it and the visitor id becomes an
