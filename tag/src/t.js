@@ -54,7 +54,7 @@
     let tagList = (v) => v?.split?.(",").map((t) => t.trim()).filter(Boolean) ?? v;
     let all = (sel, root = d) => root.querySelectorAll(sel);
     let here = () => (location.pathname + location.search).slice(0, 2048);
-    let now = () => Date.now();
+    let now = Date.now;
     // Scalars (and, for preferences, lists) only; counts and lengths are the
     // collector's to check (it rejects an over-limit event alone).
     let props = (o, lists, out = {}) => {
@@ -232,7 +232,8 @@
       cartFrom(form);
     });
     listen("pointerenter", ({ target: el, pointerType }, ms = +cfg.hover || 800) => {
-      if (pointerType != "touch" && el.matches(ITEM)) el.tailorhover = later(() => itemEvent("hover", el, ms), ms);
+      // pointerType "mouse", "pen" or "" (not "touch")
+      if (pointerType < "t" && el.matches(ITEM)) el.tailorhover = later(() => itemEvent("hover", el, ms), ms);
     });
     listen("pointerleave", (e) => clearTimeout(e.target.tailorhover));
     listen("scroll", scrolled);
