@@ -343,3 +343,31 @@ def test_profiles_kept_without_rowid_are_migrated(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM profiles").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+def test_one_commit_of_many_visitors_saves_every_profile(tmp_path: Path) -> None:
+    """300 visitors in one commit: the multi-row statements split in chunks and lose nobody."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        try:
+            started, gate = threading.Event(), threading.Event()
+            blocker = asyncio.ensure_future(store._writer.submit(lambda conn: started.set() or gate.wait(10)))
+            assert await asyncio.to_thread(started.wait, 10)
+            commits = store._writer.commits
+            records = [asyncio.ensure_future(store.record(f"v{n}", [page(f"i{n % 7}")], received=clock.time())) for n in range(300)]
+            await asyncio.sleep(0)
+            gate.set()
+            await blocker
+            results = await asyncio.gather(*records)
+            assert store._writer.commits - commits == 2  # the blocked one, then all 300 together
+            assert all((r.accepted, r.duplicates) == (1, 0) for r in results)
+            for n in (0, 128, 255, 256, 299):
+                profile = await store.get(f"v{n}")
+                assert profile is not None and profile.counters.page_views == 1
+        finally:
+            await store.close()
+        assert len(stored_ids(str(tmp_path))) == 300
+
+    asyncio.run(scenario())
