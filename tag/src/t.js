@@ -68,14 +68,13 @@
       e.type == "consent" || (!navigator.globalPrivacyControl && choice.analytics != 0 && (choice.personalization ?? cfg.consent != "opt-in"));
 
     // -- transport --------------------------------------------------------
-    let queue, timer;
-    let send = (type, e) => {
-      if (allowed({ type })) {
-        queue.push({ type, id: crypto.getRandomValues(new Uint32Array(4)).join("_"), ts: now(), url: here(), ...e });
-        if (queue[19]) flush();
-        else timer ||= later(flush, 2000);
-      }
-    };
+    // A batch goes when it has 20 events, or 2 s after its first one.
+    let queue = [];
+    let send = (type, e) =>
+      allowed({ type }) &&
+      (queue.push({ type, id: crypto.getRandomValues(new Uint32Array(4)).join("_"), ts: now(), url: here(), ...e }) > 19
+        ? flush()
+        : queue[1] || later(flush, 2000));
     let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
     // Beacons under 60 KB (2e4 UTF-16 units, 3 bytes each at worst): a longer
     // batch is halved until it fits; an event too big alone goes alone (the
@@ -93,11 +92,7 @@
             (r) => r.status < 429 || keep(events), // kept: 429 and 5xx
             () => keep(events)
           );
-    let flush = guard((leaving) => {
-      clearTimeout(timer);
-      timer = 0;
-      queue[0] && post(queue.splice(0), leaving);
-    });
+    let flush = guard((leaving) => queue[0] && post(queue.splice(0), leaving));
 
     // -- one page view's state (reset by every page view, SPA ones too) -----
     let page, pageItem, engagedMs, visibleSince, depth;
@@ -216,11 +211,10 @@
     };
 
     self.tailor = api;
-    // The queue starts with the events whose send failed on an earlier page
-    // (their ids let the server de-duplicate).
-    queue = (store("r") || []).filter(allowed);
-    store("r", []);
     pageView(d.referrer);
+    // Events whose send failed on an earlier page (their ids let the server de-duplicate).
+    queue.push(...(store("r") || []).filter(allowed));
+    store("r", []);
     old?.q?.forEach(api.q.push);
 
     listen("click", ({ target }) => {
