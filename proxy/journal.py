@@ -59,6 +59,7 @@ MAX_CHECKPOINT_PASSES = 8
 SMALL_CHECKPOINT_FRAMES = 256  # left for the writer to copy between two commits (~1 ms)
 RESTART_WAL_FRAMES = 16_384  # ~64 MB: only a WAL this long is worth stalling the writer to restart
 SAFETY_CHECKPOINT_PAGES = 32_768  # ~128 MB of WAL
+CACHED_STATEMENTS = 1024  # prepared statements kept per connection (the writer's multi-row INSERTs come in many sizes)
 WRITER_CACHE_KIB = 64 * 1024  # the writer's page cache: the dedup index's hot pages stay in memory
 
 T = TypeVar("T")
@@ -121,7 +122,7 @@ def db_path(data_dir: str) -> Path:
 def connect(path: Path, *, sync: str = "normal", readonly: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000, cached_statements=CACHED_STATEMENTS)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

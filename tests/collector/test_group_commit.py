@@ -346,7 +346,7 @@ def test_profiles_kept_without_rowid_are_migrated(tmp_path: Path) -> None:
 
 
 def test_one_commit_of_many_visitors_saves_every_profile(tmp_path: Path) -> None:
-    """300 visitors in one commit: the multi-row statements split in chunks and lose nobody."""
+    """300 visitors in one commit: the multi-row statements (64 rows at most) split in chunks and lose nobody."""
 
     async def scenario() -> None:
         clock = FakeClock()
