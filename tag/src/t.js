@@ -51,7 +51,7 @@
     );
     let text = (v, max = 256) => v?.slice(0, max);
     // data-tags="a, b" -> ["a", "b"]; a list (API) goes as it is.
-    let tagList = (v) => v?.split?.(",").map((t) => t.trim()).filter(Boolean) ?? v;
+    let tagList = (v) => v?.split?.(",").map((t) => t.trim()).filter((t) => t) ?? v;
     let all = (sel, root = d) => root.querySelectorAll(sel);
     let here = () => (location.pathname + location.search).slice(0, 2048);
     let now = Date.now;
@@ -139,7 +139,7 @@
       let query = new URLSearchParams(location.search), utm = {};
       query.forEach((v, k) => k.indexOf("utm_") || (utm[k] = text(v)));
       page = here();
-      pageItem = itemOf(d.querySelector("[data-page-item]"));
+      pageItem = itemOf(all("[data-page-item]")[0]);
       engagedMs = depth = 0;
       visibleSince = !d.hidden && now();
       send("page_view", {
@@ -177,7 +177,7 @@
                   ...slotOf(io.unobserve(el) || el),
                   items: [el, ...all(ITEM, el)]
                     .map((i) => data(i).item)
-                    .filter(Boolean)
+                    .filter((i) => i)
                     .slice(0, 64),
                 }),
               1000
@@ -229,7 +229,7 @@
       // pointerType "mouse", "pen" or "" (not "touch")
       if (pointerType < "t" && el.matches(ITEM)) el.tailorhover = later(() => itemEvent("hover", el, ms), ms);
     });
-    listen("pointerleave", (e) => clearTimeout(e.target.tailorhover));
+    listen("pointerleave", ({ target: el }) => clearTimeout(el.tailorhover));
     listen("scroll", scrolled);
     listen("visibilitychange", () => (d.hidden ? engagement(1) : (visibleSince = now())));
     listen("pagehide", engagement, self);
