@@ -68,19 +68,20 @@
       e.type == "consent" || (!navigator.globalPrivacyControl && choice.analytics != 0 && (choice.personalization ?? cfg.consent != "opt-in"));
 
     // -- transport --------------------------------------------------------
-    // A batch goes when it has 20 events, or 2 s after its first one.
+    // A batch goes when it has 20 events (by sendBeacon, as when leaving), or
+    // 2 s after its first one.
     let queue = [];
     let send = (type, e) =>
       allowed({ type }) &&
       (queue.push({ type, id: crypto.getRandomValues(new Uint32Array(4)).join("_"), ts: now(), url: here(), ...e }) > 19
-        ? flush()
+        ? flush(1)
         : queue[1] || later(flush, 2000));
     let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
     // Beacons under 60 KB (2e4 UTF-16 units, 3 bytes each at worst): a longer
     // batch is halved until it fits; an event too big alone goes alone (the
     // collector refuses it, 413: not kept).
-    // While the page lives, fetch (its answer tells a failed send, kept for the
-    // next page); when the page goes away, sendBeacon (fetch if it refuses).
+    // Idle batches go by fetch (its answer tells a failed send, kept for the
+    // next page); full ones and the page's last by sendBeacon (fetch if it refuses).
     // A string body goes as text/plain (no CORS preflight).
     let post = (events, leaving, body = JSON.stringify({ events })) =>
       body.length > 2e4 && events[1]

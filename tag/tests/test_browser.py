@@ -64,6 +64,14 @@ def test_ids_are_unique_and_url_safe(tab: Tab, site: Site) -> None:
     assert len(set(ids)) == len(ids) and all(len(i) >= 16 for i in ids)
 
 
+def test_a_full_batch_goes_at_once_by_sendbeacon(tab: Tab, site: Site) -> None:
+    open_page(tab, site, "/shop.html", clock=True)  # the 2 s idle timer never fires
+    tab.page.evaluate("for (let i = 0; i < 19; i++) tailor.track('ping', {i})")  # with the page view: 20
+    events = site.wait_for(has(ev.Custom, 19))
+    # One beacon of all 20 (a send at 19 would make a second post to wait for).
+    assert len(events) == 20 and [p.fetch_mode for p in site.posts] == ["no-cors"]
+
+
 def test_spa_navigation_reports_previous_page_then_new_view(tab: Tab, site: Site) -> None:
     open_page(tab, site, "/shop.html")
     tab.page.evaluate("history.replaceState({}, '', location.href)")  # same URL: not a navigation
