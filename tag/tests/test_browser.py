@@ -148,6 +148,21 @@ def test_exposure_after_one_visible_second_and_not_offscreen(tab: Tab, site: Sit
     ]
 
 
+def test_exposure_once_per_page_view_spa_ones_too(tab: Tab, site: Site) -> None:
+    open_page(tab, site, "/shop.html", clock=True)
+    page = tab.page
+    page.wait_for_function("document.querySelector('#hero').tailorTimer")
+    page.clock.run_for(1100)
+    page.clock.run_for(3000)  # still in view: no second exposure on this view
+    page.evaluate("document.querySelector('#hero').tailorTimer = 0; history.pushState({}, '', '/shop.html?page=2')")
+    page.clock.run_for(10)  # the deferred SPA page view observes the slots again
+    page.wait_for_function("document.querySelector('#hero').tailorTimer")  # a new timer
+    page.clock.run_for(1100)
+    flush(tab)
+    events = site.wait_for(has(ev.Exposure, 2))
+    assert [(e.slot, e.url) for e in of(events, ev.Exposure)] == [("hero", "/shop.html"), ("hero", "/shop.html?page=2")]
+
+
 def test_exposure_needs_a_continuous_second(tab: Tab, site: Site) -> None:
     open_page(tab, site, "/shop.html", clock=True)
     page = tab.page
