@@ -16,8 +16,8 @@ ways, and prints events/s and latency percentiles side by side with ratios:
   construction (mean latency = concurrency / throughput): p99 at saturation
   says how the tail degrades, not what a visitor sees at a given load.
 
-Every beacon is new: fresh event ids (no duplicates, all of them folded and
-stored), timestamps from the visitor's own clock (each visitor's clock is off
+Every beacon is new: fresh random event ids shaped like the tag's (no
+duplicates, all of them folded and stored), timestamps from the visitor's own clock (each visitor's clock is off
 by up to +-2 minutes, as browsers' are), cookies signed with the server's
 secret so beacons spread over many profiles.
 
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import multiprocessing
 import os
 import random
@@ -213,15 +212,20 @@ def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-_ID_PREFIX = secrets.token_hex(6)  # per process: ids stay unique across runs on one journal
-_ids = itertools.count()
+_random_ids = random.Random(secrets.randbits(64))
+
+
+def _event_id() -> str:
+    """Like the tag's: four random 32-bit numbers joined by "_" (random, so they do not flatter an id index)."""
+    bits = _random_ids.getrandbits
+    return f"{bits(32)}_{bits(32)}_{bits(32)}_{bits(32)}"
 
 
 def _beacon(skew_ms: int = 0) -> bytes:
     """Ten page views with fresh ids, stamped by a browser clock `skew_ms` off."""
     ts = int(time.time() * 1000) + skew_ms
     events = ",".join(
-        '{"type":"page_view","id":"%s%x","ts":%d,"url":"/p/%d","item":"item-%d","tags":["t%d","shoes"]}' % (_ID_PREFIX, next(_ids), ts + n, n, n, n % 7)
+        '{"type":"page_view","id":"%s","ts":%d,"url":"/p/%d","item":"item-%d","tags":["t%d","shoes"]}' % (_event_id(), ts + n, n, n, n % 7)
         for n in range(EVENTS_PER_BEACON)
     )
     return ('{"events":[%s]}' % events).encode()
