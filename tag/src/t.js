@@ -76,22 +76,27 @@
       (queue.push({ type, id: crypto.getRandomValues(new Uint32Array(4)).join("_"), ts: now(), url: here(), ...e }) > 19
         ? flush(1)
         : queue[1] || later(flush, 2000));
-    let keep = (events) => store("r", [...(store("r") || []), ...events].slice(-100));
     // Beacons under 60 KB (2e4 UTF-16 units, 3 bytes each at worst): a longer
     // batch is halved until it fits; an event too big alone goes alone (the
     // collector refuses it, 413: not kept).
     // Idle batches go by fetch (its answer tells a failed send, kept for the
     // next page); full ones and the page's last by sendBeacon (fetch if it refuses).
     // A string body goes as text/plain (no CORS preflight).
-    let post = (events, leaving, body = JSON.stringify({ events })) =>
+    // kept(): the events are stored for the next page (the last 100 failed).
+    let post = (
+      events,
+      leaving,
+      body = JSON.stringify({ events }),
+      kept = () => store("r", [...(store("r") || []), ...events].slice(-100))
+    ) =>
       body.length > 2e4 && events[1]
         ? (post(events.splice(0, events.length / 2), leaving), post(events, leaving))
         : (leaving && navigator.sendBeacon(endpoint, body)) ||
           // keepalive (survives the page) for small bodies: its in-flight
           // quota is 64 KB for all of them, and a refused one is only kept
           fetch(endpoint, { method: "POST", body, keepalive: body.length < 5e3 }).then(
-            (r) => r.status < 429 || keep(events), // kept: 429 and 5xx
-            () => keep(events)
+            (r) => r.status < 429 || kept(), // kept: 429 and 5xx
+            kept
           );
     let flush = guard((leaving) => queue[0] && post(queue.splice(0), leaving));
 
