@@ -231,6 +231,8 @@
       search(form.elements[searchName]?.value);
       cartFrom(form);
     });
+    // Hover: the pointer rests on an item for ms (a timer per item, cleared
+    // when the pointer leaves it; inside nested items both count).
     listen("pointerenter", ({ target: el, pointerType }, ms = +cfg.hover || 800) => {
       // pointerType "mouse", "pen" or "" (not "touch")
       if (pointerType < "t" && el.matches(ITEM)) el.tailorhover = later(() => itemEvent("hover", el, ms), ms);
