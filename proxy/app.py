@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -162,6 +163,10 @@ class TailorApp:
             log.exception("Tailor failed to start")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
+        # What startup built lives as long as the process: move it out of the collector's way, so a full
+        # collection walks only what requests create (it took 6-12 ms, a visible p99 spike, without this).
+        gc.collect()
+        gc.freeze()
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
         await self.shutdown()
