@@ -10,10 +10,14 @@ asyncio, no I/O. Every byte outside a rewritten slot leaves exactly as it came.
 
     memo = ScanMemo()                              # kept across pages: unchanged slots are not parsed again
     page = scan(html, charset="utf-8", memo=memo)
+
+    again = rescan(html, page, next_html, charset="utf-8")  # the same page with another CSRF token: no walk
+    page = again if again is not None else scan(next_html, charset="utf-8", memo=memo)
 """
 
 from slots.memo import ScanMemo
 from slots.model import SLOT_TYPES, Decision, Item, Problem, Rewritten, ScannedPage, Slot, SlotType
+from slots.rescan import rescan
 from slots.rewriter import rewrite
 from slots.scanner import scan
 
@@ -27,6 +31,7 @@ __all__ = [
     "ScannedPage",
     "Slot",
     "SlotType",
+    "rescan",
     "rewrite",
     "scan",
 ]

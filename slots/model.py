@@ -77,6 +77,7 @@ class ScannedPage(msgspec.Struct, frozen=True):
     page_item: Item | None = None  # element with `data-page-item` (a product page's own item)
     size: int | None = None  # len() of the scanned bytes; rewrite() refuses other bytes
     charset: str | None = None  # charset the scan settled on (caller's, else <meta>, else BOM)
+    page_item_tag: tuple[int, int] | None = None  # start and end of the start tag page_item was read from
 
 
 class Decision(msgspec.Struct, frozen=True, omit_defaults=True):

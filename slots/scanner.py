@@ -117,7 +117,7 @@ def _int(raw: bytes | None) -> int | None:
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
-                 "fast", "candidates", "ci", "opener", "memo")
+                 "fast", "candidates", "ci", "opener", "memo", "page_item_tag")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
@@ -127,6 +127,7 @@ class _Scanner:
         self.slots: list[Slot] = []
         self.names: dict[str, int] = {}
         self.page_item: Item | None = None
+        self.page_item_tag: tuple[int, int] | None = None
         self.tag_offset: int | None = None
         self.meta_end = 0
         self.head_done = False
@@ -159,7 +160,7 @@ class _Scanner:
             self._check_late_meta()
         slots = self._drop_duplicates()
         return ScannedPage(slots=tuple(slots), problems=tuple(self.problems), tag_offset=self.tag_offset,
-                           page_item=self.page_item, size=self.n, charset=charset)
+                           page_item=self.page_item, size=self.n, charset=charset, page_item_tag=self.page_item_tag)
 
     def _walk(self) -> None:
         html, n, markers = self.html, self.n, self.markers
@@ -318,6 +319,8 @@ class _Scanner:
                     return got
             elif b"data-page-item" in attrs and self.page_item is None and self._safe():
                 self.page_item = self._item(attrs, page=True)
+                if self.page_item is not None:
+                    self.page_item_tag = (p, end)
         if name == b"script" or name in tk.RAWTEXT or name == b"plaintext":
             if name == b"noscript" and not self._safe():
                 return end

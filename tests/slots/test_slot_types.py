@@ -15,8 +15,8 @@ def run(html: bytes, **decisions: Decision) -> slots.Rewritten:
 
 def test_exported_names() -> None:
     assert sorted(slots.__all__) == sorted(
-        ["SLOT_TYPES", "Decision", "Item", "Problem", "Rewritten", "ScanMemo", "ScannedPage", "Slot", "SlotType", "rewrite",
-         "scan"])
+        ["SLOT_TYPES", "Decision", "Item", "Problem", "Rewritten", "ScanMemo", "ScannedPage", "Slot", "SlotType", "rescan",
+         "rewrite", "scan"])
     for name in slots.__all__:
         assert getattr(slots, name) is not None
     assert slots.scan.__module__ == "slots.scanner" and slots.rewrite.__module__ == "slots.rewriter"
