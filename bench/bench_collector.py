@@ -171,20 +171,43 @@ def frozen_after_startup(app: Any) -> Any:
     walking them every time. The app owner is asked to do the same in proxy/app.py."""
     import gc
 
+    write_gc_log: list[Any] = []
+
     async def frozen(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
             await app(scope, receive, send)
             return
 
         async def send_then_freeze(message: Any) -> None:
+            if message["type"] == "lifespan.shutdown.complete" and write_gc_log:
+                write_gc_log[0]()
             await send(message)
             if message["type"] == "lifespan.startup.complete":
                 gc.collect()
                 gc.freeze()
+                if os.environ.get("TAILOR_BENCH_GC_LOG"):
+                    write_gc_log.append(_log_gc_pauses(os.environ["TAILOR_BENCH_GC_LOG"]))
 
         await app(scope, receive, send_then_freeze)
 
     return frozen
+
+
+def _log_gc_pauses(path: str) -> Any:
+    """Time every collection from now on; returns a function writing them (generation, ms) to `path`."""
+    import gc
+
+    pauses: list[tuple[int, float]] = []
+    started = [0.0]
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append((info["generation"], (time.perf_counter() - started[0]) * 1000))
+
+    gc.callbacks.append(timing)
+    return lambda: Path(path).write_text("\n".join(f"{gen} {ms:.3f}" for gen, ms in pauses))
 
 
 def start_server(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -373,6 +396,7 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="in-process CPU per event instead of HTTP throughput")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--beacons", type=int, default=2000)
+    parser.add_argument("--gc", action="store_true", help="also print the collector server's garbage collection pauses")
     args = parser.parse_args()
     if args.cpu:
         figures = cpu_per_event(args.rounds, args.beacons, args.concurrency, args.sync, args.visitors)
@@ -384,10 +408,14 @@ def main() -> None:
         print(f"CPU-bound ceiling on one core: {1e6 / cpus[len(cpus) // 2]:,.0f} events/s")
         return
     with tempfile.TemporaryDirectory() as data_dir:
+        gc_log = str(Path(data_dir) / "gc.log")
         visitors = {"starlette discard": visitor_cookies(None, args.visitors), "tailor collector": visitor_cookies(data_dir, args.visitors)}
         servers = {
             "starlette discard": start_server("bench.bench_collector:create_baseline_app", {}),
-            "tailor collector": start_server("bench.bench_collector:create_collector_app", {"TAILOR_BENCH_DATA_DIR": data_dir, "TAILOR_BENCH_SYNC": args.sync}),
+            "tailor collector": start_server(
+                "bench.bench_collector:create_collector_app",
+                {"TAILOR_BENCH_DATA_DIR": data_dir, "TAILOR_BENCH_SYNC": args.sync, **({"TAILOR_BENCH_GC_LOG": gc_log} if args.gc else {})},
+            ),
         }
         try:
             open_loop: dict[str, dict[str, Any]] = {}
@@ -406,15 +434,26 @@ def main() -> None:
             for proc, _ in servers.values():
                 proc.terminate()
                 proc.wait(10)
+        gc_pauses = Path(gc_log).read_text().split("\n") if args.gc and Path(gc_log).exists() else []
     print(f"10-event beacons, {args.seconds:g} s per run, sync={args.sync}, one uvicorn worker, {args.visitors} visitors; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     _table(f"open loop at {args.rate:,.0f} events/s offered (latency from the scheduled send time)", open_loop)
     _table(f"closed loop, {args.concurrency} connections (the ceiling; latency = concurrency / throughput)", closed_loop)
     answered = sum(r["beacons"] * EVENTS_PER_BEACON for r in (open_loop["tailor collector"], closed_loop["tailor collector"]))
     print(f"events in the journal: {stored} of {answered} answered 200, plus the warm-up (durable: each 200 was sent after its commit)")
+    if args.gc:
+        _gc_table([line.split() for line in gc_pauses if line])
     ours = open_loop["tailor collector"]
     kept_up = ours["errors"] == 0 and ours["events_per_s"] >= 0.99 * args.rate
     goal = args.rate >= 20_000 and kept_up and ours["p99_ms"] < 5
     print(f"goal: keeps up with >= 20,000 events/s with p99 < 5 ms: {'met' if goal else 'NOT met'}")
+
+
+def _gc_table(pauses: list[list[str]]) -> None:
+    print("collector server's garbage collections over the whole run (warm-ups included):")
+    for generation in ("0", "1", "2"):
+        times = sorted(float(ms) for gen, ms in pauses if gen == generation)
+        if times:
+            print(f"  generation {generation}: {len(times):6d} collections, total {sum(times):8.1f} ms, p99 {times[int(len(times) * 0.99)]:6.2f} ms, max {times[-1]:6.2f} ms")
 
 
 def _with_server_cpu(pid: int, run: Any) -> dict[str, Any]:
