@@ -8,6 +8,7 @@ best coding the client accepts among those we can produce.
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import brotli
@@ -110,6 +111,13 @@ def choose(accept_encoding: bytes | None, preferred: bytes | None = None) -> byt
 
 
 def _accepted(value: bytes) -> dict[bytes, float]:
+    """The codings an Accept-Encoding value accepts, with their q (read-only: may be shared)."""
+    if len(value) <= 256:  # browsers send a handful of distinct values; a hostile one is parsed, not kept
+        return _accepted_cached(value)
+    return _parse_accepted(value)
+
+
+def _parse_accepted(value: bytes) -> dict[bytes, float]:
     out: dict[bytes, float] = {}
     for part in value.lower().split(b","):
         name, _, params = part.strip().partition(b";")
@@ -124,6 +132,9 @@ def _accepted(value: bytes) -> dict[bytes, float]:
                 q = 0.0
         out[name.strip()] = q
     return out
+
+
+_accepted_cached = functools.lru_cache(maxsize=256)(_parse_accepted)
 
 
 def encode(body: bytes, coding: bytes) -> bytes:

@@ -35,6 +35,9 @@ PAGE_METHODS = frozenset({"GET", "HEAD", "POST"})
 BODY_SPECIFIC = frozenset({b"content-length", b"content-encoding", b"etag", b"last-modified", b"content-md5"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
+NAVIGATION_DROPS = frozenset({b"accept-encoding", *CONDITIONAL})
+NOTHING: frozenset[bytes] = frozenset()
+VARY_PAGE = (b"vary", b"Accept-Encoding, Cookie")
 
 
 class Forwarder:
@@ -85,6 +88,11 @@ class Forwarder:
         scheme = scope.get("scheme", "http")
         if self._trusted.trusts(peer):
             scheme = (H.get(req_headers, b"x-forwarded-proto") or scheme.encode()).decode("latin-1").split(",")[0].strip() or scheme
+        # GET and POST answers may be pages to rewrite; HEAD must describe what GET would send.
+        page_method = method in PAGE_METHODS and self._pipeline is not None
+        # We must see the whole page to personalize it: ask only for codings
+        # we can decode, and never let a 304 hand back another variant.
+        navigation = page_method and _is_navigation(req_headers)
         out_headers = H.forwarded_request_headers(
             req_headers,
             peer=peer,
@@ -92,13 +100,9 @@ class Forwarder:
             scheme=scheme,
             origin_host=self._origin_host,
             preserve_host=self._preserve_host,
+            drop=NAVIGATION_DROPS if navigation else NOTHING,
         )
-        # GET and POST answers may be pages to rewrite; HEAD must describe what GET would send.
-        page_method = method in PAGE_METHODS and self._pipeline is not None
-        if page_method and _is_navigation(req_headers):
-            # We must see the whole page to personalize it: ask only for codings
-            # we can decode, and never let a 304 hand back another variant.
-            out_headers = H.without(out_headers, b"accept-encoding", *CONDITIONAL)
+        if navigation:
             out_headers.append((b"accept-encoding", compression.ACCEPT_ENCODING_TO_ORIGIN))
         body = _request_body(receive) if _has_body(req_headers) else None
 
@@ -116,24 +120,36 @@ class Forwarder:
             return
         origin_headers_at = time.perf_counter()
         try:
-            resp_headers = H.strip_hop_by_hop(resp.headers)
+            # One pass for what every answer needs: hop-by-hop fields and the customer header dropped.
+            resp_headers: H.Headers = []
             has_date = False
-            customer = location = content_type = disposition = None
-            for name, value in resp_headers:  # one pass for what every answer needs
+            named = customer = location = content_type = disposition = None
+            customer_header = self._customer_header
+            for name, value in resp.headers:
+                if name in H.HOP_BY_HOP or name[:6] == b"proxy-":
+                    if name == b"connection":
+                        named = H.connection_named(((name, value),)) | (named or set())
+                    continue
+                if name == customer_header:
+                    customer = customer or value
+                    continue
                 if name == b"date":
                     has_date = True
-                elif name == self._customer_header:
-                    customer = customer or value
                 elif name == b"location":
                     location = location or value
                 elif name == b"content-type":
                     content_type = content_type or value
                 elif name == b"content-disposition":
                     disposition = disposition or value
+                resp_headers.append((name, value))
+            if named:  # fields the origin's Connection header names are hop-by-hop too
+                resp_headers = [(n, v) for n, v in resp_headers if n not in named]
+                has_date = H.get(resp_headers, b"date") is not None
+                location = H.get(resp_headers, b"location")
+                content_type = H.get(resp_headers, b"content-type")
+                disposition = H.get(resp_headers, b"content-disposition")
             if not has_date:
                 resp_headers.append((b"date", http_date()))
-            if customer is not None:
-                resp_headers = H.without(resp_headers, self._customer_header)
             if location is not None:
                 public = self._public_url or f"{scheme}://{(H.get(req_headers, b'host') or self._origin_host).decode('latin-1')}"
                 new = H.rewrite_location(location.decode("latin-1"), origin=self._origin_base, public_base=public)
@@ -194,7 +210,10 @@ class Forwarder:
                 out.append((name, value))
         if private:
             out.append((b"cache-control", H.merge_cache_control_private(b", ".join(cache_control) or None)))
-        out.extend(H.add_vary(vary, b"Accept-Encoding", b"Cookie"))
+        if vary:
+            out.extend(H.add_vary(vary, b"Accept-Encoding", b"Cookie"))
+        else:
+            out.append(VARY_PAGE)
         return out
 
     async def _send_html(self, send, resp, status, resp_headers, charset, page: PageRequest, started, t_up, origin_at) -> None:
@@ -278,7 +297,7 @@ class Forwarder:
             body = compression.encode(body, coding)
             headers.append((b"content-encoding", coding))
         metrics.html_rewritten += 1
-        await _send_whole(send, status, [*headers, *extra, timing()], body)
+        await _send_whole(send, status, [*headers, *extra, timing()], body, has_length=False)
 
 
 def _variant_etag(origin_etag: bytes, tag_hash: bytes) -> bytes:
@@ -293,8 +312,10 @@ def _mark_private(headers: H.Headers) -> H.Headers:
     return [*H.without(headers, b"cache-control"), (b"cache-control", H.merge_cache_control_private(cc))]
 
 
-async def _send_whole(send, status: int, headers: H.Headers, body: bytes, *, head: bool = False) -> None:
-    headers = H.without(headers, b"content-length")
+async def _send_whole(send, status: int, headers: H.Headers, body: bytes, *, head: bool = False, has_length: bool = True) -> None:
+    """`has_length=False`: the caller knows `headers` carry no Content-Length (no pass to drop one)."""
+    if has_length:
+        headers = H.without(headers, b"content-length")
     if status in NO_BODY_STATUSES:
         body = b""
     else:

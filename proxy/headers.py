@@ -120,12 +120,14 @@ def forwarded_request_headers(
     scheme: str,
     origin_host: bytes,
     preserve_host: bool = False,
+    drop: frozenset[bytes] = frozenset(),
 ) -> Headers:
     """The headers Tailor sends to the origin for a client request.
 
     One pass over the client's headers (this runs on every request): hop-by-hop
-    fields, Host, routing overrides and, from an untrusted peer, forwarding
-    fields are dropped; then Host and the forwarding fields are set.
+    fields, Host, routing overrides, the caller's `drop` names and, from an
+    untrusted peer, forwarding fields are dropped; then Host and the
+    forwarding fields are set.
     """
     peer_trusted = trusted.trusts(peer)
     client_host = b""
@@ -139,6 +141,8 @@ def forwarded_request_headers(
                 named = (named or set()) | {t.strip().lower() for t in value.split(b",") if t.strip()}
             elif name == b"host" and not client_host:
                 client_host = value
+            continue
+        if name in drop:
             continue
         if name in FORWARDING:
             if not peer_trusted:

@@ -228,9 +228,15 @@ class HtmlPipeline:
         profile = None
         if vid is not None and not is_new:
             try:
-                # asyncio.timeout, not wait_for: wait_for wraps the read in a Task on every page (3.11).
-                async with asyncio.timeout(self._deadline):
-                    profile = await services.store.get(vid)
+                get_now = getattr(services.store, "get_now", None)
+                if get_now is not None:
+                    # A point read that never waits (proxy.profile_store): no timer, no coroutine
+                    # for it; a slow one still counts against the deadline below.
+                    profile = get_now(vid)
+                else:
+                    # asyncio.timeout, not wait_for: wait_for wraps the read in a Task on every page (3.11).
+                    async with asyncio.timeout(self._deadline):
+                        profile = await services.store.get(vid)
             except Exception as exc:  # slow or broken store: decide without a profile
                 self._metrics.profile_misses += 1
                 log.info("profile read failed (%s); deciding without it", type(exc).__name__)

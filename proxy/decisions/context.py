@@ -39,15 +39,22 @@ def context_headers(raw: Iterable[tuple[bytes, bytes]], country_header: str | No
     """The few request headers build_context reads, from ASGI's raw list (first value wins).
 
     Decoding every header of every page request into a dict cost more than
-    the context itself; only these are looked at.
+    the context itself; only these are looked at, and names are compared as bytes.
     """
-    wanted = CONTEXT_HEADERS if not country_header else CONTEXT_HEADERS | {country_header.lower()}
+    wanted = _wanted(country_header.lower() if country_header else None)
     out: dict[str, str] = {}
     for name, value in raw:
-        key = name.decode("latin-1")
-        if key in wanted and key not in out:
-            out[key] = value.decode("latin-1")
+        if name in wanted:
+            key = name.decode("latin-1")
+            if key not in out:
+                out[key] = value.decode("latin-1")
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _wanted(country_header: str | None) -> frozenset[bytes]:
+    names = CONTEXT_HEADERS if country_header is None else CONTEXT_HEADERS | {country_header}
+    return frozenset(n.encode("latin-1") for n in names)
 
 
 def _device_of(ua: str, mobile_hint: bool) -> DeviceClass:
