@@ -53,6 +53,23 @@ def _str_headers(headers: Headers) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------- aiohttp
 
+# Headers aiohttp adds on its own when a request lacks them; the client's headers are all we send.
+_AUTO_HEADERS = ((b"user-agent", "User-Agent"), (b"accept", "Accept"), (b"accept-encoding", "Accept-Encoding"))
+
+
+def _auto_headers_to_skip(headers: Headers, has_body: bool) -> tuple[str, ...] | None:
+    """The auto headers this request lacks (None when it has them all: aiohttp's fast path).
+
+    A session-wide skip list made aiohttp build and copy a header multidict on
+    every request; a browser's page request carries all three itself.
+    """
+    present = {n for n, _ in headers}
+    skip = tuple(name for raw, name in _AUTO_HEADERS if raw not in present)
+    if has_body and b"content-type" not in present:
+        skip += ("Content-Type",)
+    return skip or None
+
+
 
 def _aiohttp_errors() -> type[Exception]:
     import aiohttp
@@ -97,17 +114,18 @@ class AiohttpUpstream:
             connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections, ttl_dns_cache=60),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
             trust_env=False,
         )
 
     async def send(self, method: str, url: str, headers: Headers, body: AsyncIterator[bytes] | None) -> UpstreamResponse:
         aiohttp = self._aiohttp
+        skip = _auto_headers_to_skip(headers, body is not None)
         for attempt in (0, 1):
             try:
                 resp = await self._session.request(
-                    method, url, headers=_str_headers(headers), data=body, allow_redirects=False, compress=None
+                    method, url, headers=_str_headers(headers), data=body, allow_redirects=False, compress=None,
+                    skip_auto_headers=skip,
                 )
                 return _AiohttpResponse(resp)
             except aiohttp.ServerDisconnectedError as exc:

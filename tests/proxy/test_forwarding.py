@@ -510,3 +510,19 @@ def test_preserve_host_sends_the_visitors_host_but_never_changes_the_upstream(or
         r = httpx.get(url + "/echo", headers={"host": "shop.example"})
     assert r.status_code == 200  # answered by the configured origin
     assert header(last_seen(origin, "/echo"), "host") == ["shop.example"]
+
+
+def test_the_upstream_client_adds_no_headers_of_its_own(tailor, origin):
+    """Only what the visitor sent crosses: no User-Agent, Accept, Accept-Encoding or Content-Type from the client library."""
+    for request in (
+        b"GET /echo?bare HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"POST /echo?bare-post HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    ):
+        assert raw_exchange(tailor, request).startswith(b"HTTP/1.1 200")
+        seen = [r for r in origin.seen if r["path"] == "/echo"][-1]
+        for name in ("user-agent", "accept", "accept-encoding", "content-type"):
+            assert header(seen, name) == [], (request, name, seen["headers"])
+    r = httpx.get(tailor + "/echo?full", headers={"user-agent": "UA/1", "accept": "a/b", "accept-encoding": "gzip", "content-type": "x/y"},
+                  trust_env=False)
+    seen = r.json()
+    assert [header(seen, n) for n in ("user-agent", "accept", "accept-encoding", "content-type")] == [["UA/1"], ["a/b"], ["gzip"], ["x/y"]]
