@@ -23,6 +23,7 @@ secret so beacons spread over many profiles.
 
     python bench/bench_collector.py [--seconds 5] [--rate 20000] [--concurrency 8] [--sync normal|full]
     python bench/bench_collector.py --cpu [--rounds 5]   # in-process CPU per event
+    python bench/bench_collector.py --reads [--visitors 1000]   # in-process µs per profile read
 
 `--cpu` drives the collector's ASGI callable directly (no sockets, no
 uvicorn) with the same beacons and concurrency, and reports the process's
@@ -140,6 +141,79 @@ def cpu_per_event(rounds: int, beacons: int, concurrency: int, sync: str, visito
         finally:
             await store.close()
         return figures
+
+    import uvloop
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        return uvloop.run(run(data_dir))
+
+
+def read_latency(visitors: int, reads: int, sync: str) -> dict[str, list[float]]:
+    """µs per `ProfileStore.get_now` of returning visitors (each read once before: cached), on the event loop,
+    idle and while the collector's writes run at once (a second store on the same data dir: another worker)."""
+    from proxy.collector import Collector
+    from proxy.identity import COOKIE_NAME, VisitorIds, load_or_create_secret
+    from proxy.profile_store import ProfileStore
+    from proxy.settings import settings_from_dict
+
+    async def run(data_dir: str) -> dict[str, list[float]]:
+        settings = settings_from_dict(
+            {"proxy": {"data_dir": data_dir}, "collector": {"rate_per_second": 1e9, "burst": 1_000_000_000, "sync": sync}, "profiles": {"l1_ttl_seconds": 3600}}
+        )
+        ids = VisitorIds(load_or_create_secret(data_dir))
+        reader, other = await ProfileStore.open(settings), await ProfileStore.open(settings)
+        collector = Collector(settings, other, ids)
+        vids = [ids.new() for _ in range(visitors)]
+        cookies = [f"{COOKIE_NAME}={ids.sign(vid)}".encode() for vid in vids]
+        skews = _skews(visitors)
+        rng = random.Random(5)
+        headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", UA.encode()), (b"content-type", b"text/plain;charset=UTF-8")]
+
+        async def post(cookie: bytes, body: bytes) -> None:
+            scope = {"type": "http", "method": "POST", "scheme": "http", "path": "/_tailor/e", "client": ("127.0.0.1", 5000), "headers": [*headers, (b"cookie", cookie)]}
+            sent = [{"type": "http.request", "body": body, "more_body": False}]
+
+            async def receive() -> dict[str, Any]:
+                return sent.pop() if sent else {"type": "http.disconnect"}
+
+            async def send(message: Any) -> None:
+                pass
+
+            await collector(scope, receive, send)
+
+        def timed_reads(count: int) -> list[float]:
+            took = []
+            for _ in range(count):
+                vid = vids[rng.randrange(visitors)]
+                start = time.perf_counter()
+                reader.get_now(vid)
+                took.append((time.perf_counter() - start) * 1e6)
+            return took
+
+        try:
+            await asyncio.gather(*(post(cookie, _beacon(skew)) for cookie, skew in zip(cookies, skews)))
+            for vid in vids:
+                reader.get_now(vid)
+            figures = {"idle": timed_reads(reads)}
+            writing = True
+
+            async def load() -> None:
+                while writing:
+                    n = rng.randrange(visitors)
+                    await post(cookies[n], _beacon(skews[n]))
+
+            writers = [asyncio.ensure_future(load()) for _ in range(8)]
+            took: list[float] = []
+            for _ in range(200):
+                await asyncio.sleep(0.002)  # let the writers' beacons commit, then read a few pages' worth
+                took += timed_reads(reads // 200)
+            writing = False
+            await asyncio.gather(*writers)
+            figures["under collector load"] = took
+            return figures
+        finally:
+            await reader.close()
+            await other.close()
 
     import uvloop
 
@@ -396,8 +470,16 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="in-process CPU per event instead of HTTP throughput")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--beacons", type=int, default=2000)
+    parser.add_argument("--reads", action="store_true", help="in-process µs per profile read (returning visitors), idle and under collector load")
     parser.add_argument("--gc", action="store_true", help="also print the collector server's garbage collection pauses")
     args = parser.parse_args()
+    if args.reads:
+        print(f"ProfileStore.get_now of {args.visitors} returning visitors (read once before), µs per read on the event loop")
+        print(f"  {'':22} {'mean':>7} {'p50':>7} {'p99':>7} {'max':>8}")
+        for name, took in read_latency(args.visitors, 20_000, args.sync).items():
+            took.sort()
+            print(f"  {name:22} {sum(took) / len(took):7.2f} {took[len(took) // 2]:7.2f} {took[int(len(took) * 0.99)]:7.2f} {took[-1]:8.1f}")
+        return
     if args.cpu:
         figures = cpu_per_event(args.rounds, args.beacons, args.concurrency, args.sync, args.visitors)
         cpus = sorted(cpu for cpu, _, _ in figures)

@@ -42,9 +42,14 @@ seconds wait for it rather than 1-2% of all of them.
 from __future__ import annotations
 
 import asyncio
+import mmap
+import os
 import queue
+import secrets
 import sqlite3
 import threading
+import zlib
+from collections.abc import Iterable
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -52,6 +57,8 @@ from typing import Any, Protocol, TypeVar
 from proxy.errors import StoreError
 
 DB_FILE = "tailor.sqlite3"
+CHANGE_BOARD_FILE = "tailor.changes"
+CHANGE_BOARD_SLOTS = 1 << 20  # 8 MiB of 64-bit stamps (a sparse file); visitors sharing a slot only cost extra reads
 MAX_BATCH_EVENTS = 500
 BUSY_TIMEOUT_MS = 5_000
 CHECKPOINT_EVERY_SECONDS = 0.3
@@ -88,10 +95,6 @@ CREATE TABLE IF NOT EXISTS aliases (
     canonical TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS aliases_canonical ON aliases (canonical);
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    vid TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY,
     body BLOB NOT NULL
@@ -117,6 +120,66 @@ CREATE TABLE IF NOT EXISTS repurchase (
 
 def db_path(data_dir: str) -> Path:
     return Path(data_dir) / DB_FILE
+
+
+class ChangeBoard:
+    """Which visitors changed, in shared memory: the readers' cache check without a query.
+
+    Rule: once a transaction that changed visitor `v` has committed, and before
+    it is acknowledged, its writer stores a stamp into `v`'s slot (crc32 of
+    the id) that no store into that slot ever used before (a random 31-bit
+    prefix per board, then a count of `mark` calls). So a reader that read a
+    slot's stamp *before* reading `v`'s rows may keep what it read for as long
+    as the slot still shows that stamp: a commit the read missed stores a new
+    stamp afterwards, and a slot never shows an old stamp again (each `mark`
+    stores once per slot). Every process of one data dir maps the same
+    `tailor.changes` file; aligned 8-byte loads and stores are atomic.
+
+    Known gap: a process killed between a commit and its `mark` never
+    acknowledged that commit; other workers may serve what they cached
+    before it until their cache's TTL (`profiles.l1_ttl_seconds`) ends.
+    """
+
+    def __init__(self, path: Path, *, slots: int = CHANGE_BOARD_SLOTS) -> None:
+        if slots <= 0 or slots & (slots - 1):
+            raise ValueError("change board slots must be a power of two")
+        size = slots * 8
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size != size:
+                    os.ftruncate(fd, size)  # new, or left by another version: stamps 0 mean "never marked"
+                self._map = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot map the change board: {exc}") from exc
+        self._stamps = memoryview(self._map).cast("Q")
+        self._mask = slots - 1
+        self._prefix = (secrets.randbits(31) + 1) << 32
+        self._count = 0
+
+    def stamp(self, key: str) -> int:
+        """The slot's current stamp (read it before reading the rows it guards)."""
+        return self._stamps[zlib.crc32(key.encode()) & self._mask]
+
+    def mark(self, keys: Iterable[str]) -> None:
+        """These visitors changed in a transaction that has committed (call before acknowledging it)."""
+        self._count += 1
+        if self._count > 0xFFFF_FFFF:  # a new prefix every 2**32 marks keeps stamps unique
+            self._prefix, self._count = (secrets.randbits(31) + 1) << 32, 1
+        stamp = self._prefix | self._count
+        stamps, mask = self._stamps, self._mask
+        for slot in {zlib.crc32(key.encode()) & mask for key in keys}:
+            stamps[slot] = stamp
+
+    def close(self) -> None:
+        self._stamps.release()
+        self._map.close()
+
+
+def change_board_path(data_dir: str) -> Path:
+    return Path(data_dir) / CHANGE_BOARD_FILE
 
 
 def connect(path: Path, *, sync: str = "normal", readonly: bool = False) -> sqlite3.Connection:
@@ -145,6 +208,7 @@ def create_schema(path: Path) -> None:
         moved = _migrate_event_rows(conn)
         _migrate_event_ids(conn, rebuild=moved)
         _migrate_profiles_to_rowid(conn)
+        conn.execute("DROP TABLE IF EXISTS changes")  # the readers' change log before the change board
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot create the schema: {exc}") from exc

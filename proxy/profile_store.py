@@ -9,13 +9,17 @@ each table written by a few multi-row statements (sqlite3 releases the GIL
 at every step, so fewer steps means fewer waits for it).
 
 `get` is the per-page fast path: a per-process L1 cache, kept honest across
-worker processes by the `changes` log (which visitors changed since the
-sequence number we last saw), read in one single-row query per call: a
-write acknowledged by any worker is visible to the next `get` on every
-worker. Reads run inline on the event loop (a WAL point read never waits on
-writers; ~10 us with nothing new, ~45-130 us while the collector commits,
-against a 63 us round trip for asyncio.to_thread alone); everything that
-writes goes through the journal's writer thread.
+worker processes by the change board (journal.ChangeBoard, shared memory):
+each entry remembers the stamps of the visitor's slot (and its canonical
+profile's) read before the rows were, and stays good while they are
+unchanged; every writer stamps the visitors it changed after committing and
+before acknowledging, so a write acknowledged by any worker is visible to
+the next `get` on every worker. A cached read is two shared-memory loads and
+no SQL (~1 us, with or without collector load: no sqlite3 call that would
+hand the GIL to the busy writer thread); a miss is two point reads inline on
+the event loop (a WAL read never waits on writers, and asyncio.to_thread's
+round trip alone is 63 us); everything that writes goes through the
+journal's writer thread.
 
 The writer keeps the profiles it saved, decoded (`_WriterProfiles`), and
 each visitor's canonical key, so a commit folds into them without reading
@@ -38,7 +42,7 @@ import functools
 import hashlib
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,7 +52,7 @@ from cachetools import TTLCache
 from proxy import events as ev
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.errors import StoreError
-from proxy.journal import GroupCommitWriter, connect, create_schema, db_path
+from proxy.journal import ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
 from proxy.profile_fold import event_kind, fold, forget_behaviour, merge
 from proxy.profile_model import CatalogStats, Profile
 from proxy.settings import ProfileSettings, Settings
@@ -56,23 +60,18 @@ from slots.model import Item
 
 L1_MAX_PROFILES = 50_000
 WRITER_MAX_PROFILES = 4_096  # decoded profiles the writer keeps between commits
-CHANGES_KEEP = 200_000  # rows of the change log kept for lagging readers
 CATALOG_TTL_SECONDS = 5.0
 POPULARITY_HALF_LIFE_DAYS = 7.0
 MAX_COVIEW_PARTNERS = 20  # items of the session paired with a newly viewed item
 MAX_COVIEWS_PER_ITEM = 20  # returned by catalog_stats
 MIN_REPURCHASE_SECONDS = 3600.0  # two orders within an hour are one shopping trip
 DAY = 86_400.0
-SYNC_MAX_CHANGES = 20_000  # changes read per sync; a reader further behind drops its whole L1
-# Visitor ids and profile keys never contain a space (identity.py: URL-safe base64; customer_key: "c." + hex).
-SYNC_QUERY = "SELECT max(seq), min(seq), count(*), group_concat(vid, ' ') FROM (SELECT seq, vid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?)"
 ROWS_PER_STATEMENT = 64  # multi-row statements: at most 64 rows each (and at most 64 shapes per table to prepare)
 WRITER_MAX_ALIASES = 65_536  # visitor -> canonical profile, as the writer last read them
 # An update in place: the row's own leaf page is rewritten (REPLACE would delete it and append
 # a new row, dirtying two table pages and the vid index).
 UPSERT_PROFILE = "ON CONFLICT (vid) DO UPDATE SET updated = excluded.updated, body = excluded.body"
 SAVE_PROFILE = "INSERT INTO profiles (vid, updated, body) VALUES (?, ?, ?) " + UPSERT_PROFILE
-_MISSING = object()
 
 _profile_encoder = msgspec.msgpack.Encoder()
 _profile_decoder = msgspec.msgpack.Decoder(Profile)
@@ -104,20 +103,22 @@ def customer_key(customer: str) -> str:
 class ProfileStore:
     """SQLite-backed profiles; open with `await ProfileStore.open(settings)`."""
 
-    def __init__(self, settings: Settings, path: Path, writer: GroupCommitWriter, reader: sqlite3.Connection, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, path: Path, writer: GroupCommitWriter, reader: sqlite3.Connection, clock: Clock, board: ChangeBoard | None = None
+    ) -> None:
         self.settings = settings
         self._profiles_settings: ProfileSettings = settings.profiles
         self._path = path
         self._writer = writer
-        self._writer_profiles = _WriterProfiles(WRITER_MAX_PROFILES)
+        self._board = board if board is not None else ChangeBoard(change_board_path(str(path.parent)))
+        self._writer_profiles = _WriterProfiles(WRITER_MAX_PROFILES, self._board)
         writer.observe(self._writer_profiles)
         self._record_batch = self._writer_profiles.record_batch  # one bound method: jobs batch by identity
         self._reader = reader
         self._clock = clock
         ttl = max(0.001, settings.profiles.l1_ttl_seconds)
-        self._l1: TTLCache[str, Any] = TTLCache(maxsize=L1_MAX_PROFILES, ttl=ttl, timer=clock.monotonic)
-        self._aliases: TTLCache[str, str] = TTLCache(maxsize=L1_MAX_PROFILES, ttl=ttl, timer=clock.monotonic)
-        self._seen_seq = self._max_change_seq()
+        # vid -> (stamp of vid, canonical, stamp of canonical, profile), stamps read before the rows
+        self._l1: TTLCache[str, tuple[int, str, int, Profile | None]] = TTLCache(maxsize=L1_MAX_PROFILES, ttl=ttl, timer=clock.monotonic)
         self._items: dict[str, Item] = {}
         self._items_cache: tuple[float, list[Item]] | None = None
         self._catalog_cache: tuple[float, CatalogStats] | None = None
@@ -129,7 +130,8 @@ class ProfileStore:
         await asyncio.to_thread(create_schema, path)
         writer = await asyncio.to_thread(GroupCommitWriter, path, sync=settings.collector.sync)
         reader = connect(path, sync=settings.collector.sync, readonly=True)
-        store = cls(settings, path, writer, reader, clock)
+        board = ChangeBoard(change_board_path(settings.proxy.data_dir))
+        store = cls(settings, path, writer, reader, clock, board)
         store._items = {item.id: item for item in await asyncio.to_thread(store._read_items)}
         return store
 
@@ -139,6 +141,7 @@ class ProfileStore:
         self._closed = True
         await asyncio.to_thread(self._writer.close)
         self._reader.close()
+        self._board.close()
 
     # ---- writes -----------------------------------------------------------------
 
@@ -158,19 +161,19 @@ class ProfileStore:
             return
         settings = self._profiles_settings
         now = self._clock.time()
-        forget = self._writer_profiles.clear
-        await self._writer.submit(lambda conn: (forget(), _link(conn, vid, customer, now, settings))[1])
+        forget, changed = self._writer_profiles.clear, self._writer_profiles.changed
+        await self._writer.submit(lambda conn: (forget(), _link(conn, vid, customer, now, settings, changed))[1])
 
     async def delete_visitor(self, vid: str) -> int:
         """Forget a visitor (and, for a customer, every linked device). Returns events deleted."""
-        forget = self._writer_profiles.clear
-        return await self._writer.submit(lambda conn: (forget(), _delete(conn, vid))[1])
+        forget, changed = self._writer_profiles.clear, self._writer_profiles.changed
+        return await self._writer.submit(lambda conn: (forget(), _delete(conn, vid, changed))[1])
 
     async def expire(self, now: float) -> int:
         """Retention: drop events and profiles not touched for `retention_days`. Returns profiles dropped."""
         cutoff = now - self._profiles_settings.retention_days * DAY
-        forget = self._writer_profiles.clear
-        return await self._writer.submit(lambda conn: (forget(), _expire(conn, cutoff))[1])
+        forget, changed = self._writer_profiles.clear, self._writer_profiles.changed
+        return await self._writer.submit(lambda conn: (forget(), _expire(conn, cutoff, changed))[1])
 
     async def touch_page(self, vid: str, *, now: float, new_visitor: bool) -> None:
         """Page loads are learnt from the tag's page_view events; nothing to do."""
@@ -197,48 +200,20 @@ class ProfileStore:
 
     def get_now(self, vid: str) -> Profile | None:
         """Synchronous `get` (a point read; safe on the event loop)."""
-        self._sync()
-        canonical = self._aliases.get(vid)
-        if canonical is None:
-            rows = self._reader.execute("SELECT canonical FROM aliases WHERE vid = ?", (vid,)).fetchall()
-            canonical = rows[0][0] if rows else vid
-            self._aliases[vid] = canonical
-        cached = self._l1.get(canonical, _MISSING)
-        if cached is not _MISSING:
-            return cached
+        stamp = self._board.stamp
+        entry = self._l1.get(vid)
+        if entry is not None:
+            vid_stamp, canonical, canonical_stamp, profile = entry
+            if stamp(vid) == vid_stamp and (canonical == vid or stamp(canonical) == canonical_stamp):
+                return profile
+        vid_stamp = stamp(vid)  # stamps first, rows second: a commit the reads miss stamps again after
+        rows = self._reader.execute("SELECT canonical FROM aliases WHERE vid = ?", (vid,)).fetchall()
+        canonical = rows[0][0] if rows else vid
+        canonical_stamp = stamp(canonical) if canonical != vid else vid_stamp
         rows = self._reader.execute("SELECT body FROM profiles WHERE vid = ?", (canonical,)).fetchall()
         profile = _profile_decoder.decode(rows[0][0]) if rows else None
-        self._l1[canonical] = profile
+        self._l1[vid] = (vid_stamp, canonical, canonical_stamp, profile)
         return profile
-
-    def _sync(self) -> None:
-        """Forget the cached profiles that changed since the last call, in one single-row query.
-
-        Why one row: sqlite3 releases the GIL at every step, and while the
-        writer thread folds events it keeps the GIL until its next SQLite
-        call; a query stepping once per changed visitor made a page's read
-        wait for the writer that many times (p50 79 us, p99 0.5 ms under 20k
-        events/s; now a few us).
-        """
-        top, first, count, changed = self._reader.execute(SYNC_QUERY, (self._seen_seq, SYNC_MAX_CHANGES)).fetchall()[0]
-        if top is None:
-            return
-        lagged = first > self._seen_seq + 1 and self._seen_seq and not self._has_change(self._seen_seq)  # past the pruned log
-        if lagged or count >= SYNC_MAX_CHANGES:
-            self._l1.clear()
-            self._aliases.clear()
-            top = max(top, self._max_change_seq())
-        else:
-            for vid in changed.split(" "):
-                _forget(self._l1, vid)
-                _forget(self._aliases, vid)
-        self._seen_seq = top
-
-    def _has_change(self, seq: int) -> bool:
-        return bool(self._reader.execute("SELECT 1 FROM changes WHERE seq <= ? LIMIT 1", (seq,)).fetchall())
-
-    def _max_change_seq(self) -> int:
-        return self._reader.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchall()[0][0]
 
     async def items(self) -> list[Item]:
         now = self._clock.monotonic()
@@ -309,14 +284,6 @@ class ProfileStore:
         return export_ndjson(self._path, out, since)
 
 
-def _forget(cache: TTLCache[str, Any], key: str) -> None:
-    """`cache.pop(key, None)` at a third of the cost (2.1 -> 0.8 us; a sync forgets every changed visitor)."""
-    try:
-        del cache[key]
-    except KeyError:
-        pass  # not cached, or expired (deleted all the same)
-
-
 def iter_events(path: Path, since: float = 0) -> Iterator[tuple[str, float, ev.Event]]:
     """Every journalled event (vid, received time, event) in journal order."""
     conn = connect(path, readonly=True)
@@ -365,11 +332,9 @@ def _load(conn: sqlite3.Connection, vid: str) -> Profile | None:
 
 def _save(conn: sqlite3.Connection, profile: Profile) -> None:
     conn.execute(SAVE_PROFILE, (profile.vid, profile.updated, _profile_encoder.encode(profile)))
-    conn.execute("INSERT INTO changes (vid) VALUES (?)", (profile.vid,))
 
 
-def _changed(conn: sqlite3.Connection, vids: Iterable[str]) -> None:
-    conn.executemany("INSERT INTO changes (vid) VALUES (?)", [(v,) for v in vids])
+Changed = Callable[[Iterable[str]], None]  # tells the change board, once the transaction commits
 
 
 class _RecordRequest:
@@ -397,8 +362,10 @@ class _WriterProfiles:
     Jobs that rewrite profiles outside `record_batch` call `clear` first.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, board: ChangeBoard) -> None:
         self._capacity = capacity
+        self._board = board
+        self._changed: set[str] = set()  # visitors to stamp on the board at the next commit
         self._committed: dict[str, Profile] = {}  # oldest first (insertion order = LRU order)
         self._pending: dict[str, Profile] = {}
         self._canonical: dict[str, str] = {}  # aliases read in this or earlier transactions
@@ -412,7 +379,18 @@ class _WriterProfiles:
             self._data_version = version
         self._pending.clear()
 
+    def changed(self, vids: Iterable[str]) -> None:
+        """These visitors' rows (profile or aliases) change in this transaction.
+
+        Kept across a rollback too: stamping a visitor whose change was undone
+        only costs readers a fresh read.
+        """
+        self._changed.update(vids)
+
     def committed(self) -> None:
+        if self._changed:
+            self._board.mark(self._changed)
+            self._changed.clear()
         committed = self._committed
         for vid, profile in self._pending.items():
             committed[vid] = profile
@@ -458,7 +436,7 @@ class _WriterProfiles:
         return _record_batch(conn, requests, self)
 
 
-def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cache: _WriterProfiles | None = None) -> list[RecordResult]:
+def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cache: _WriterProfiles) -> list[RecordResult]:
     """Every `record` of one group commit: one dedup insert, one profile load/save per visitor."""
     fresh = _insert_keys(conn, [(event.ts, event.id) for request in requests for event in request.events])
     canonicals: dict[str, str] = {}
@@ -475,10 +453,10 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
         latest = max(latest, received)
         canonical = canonicals.get(request.vid)
         if canonical is None:
-            canonical = canonicals[request.vid] = cache.canonical(conn, request.vid) if cache is not None else _resolve(conn, request.vid)
+            canonical = canonicals[request.vid] = cache.canonical(conn, request.vid)
         profile = profiles.get(canonical)
         if profile is None:
-            loaded = cache.take(conn, canonical) if cache is not None else _load(conn, canonical)
+            loaded = cache.take(conn, canonical)
             profile = profiles[canonical] = loaded or Profile(vid=canonical, created=received)
         accepted: list[ev.Event] = []
         for event in request.events:
@@ -504,9 +482,8 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
         _insert_rows(conn, "INSERT INTO beacons (vid, received, n, body)", 4, beacon_rows)
     if dirty:
         _insert_rows(conn, "INSERT INTO profiles (vid, updated, body)", 3, [(p.vid, p.updated, _profile_encoder.encode(p)) for p in dirty.values()], UPSERT_PROFILE)
-        _insert_rows(conn, "INSERT INTO changes (vid)", 1, [(vid,) for vid in dirty])
-        if cache is not None:
-            cache.saved(dirty)
+        cache.saved(dirty)
+        cache.changed(dirty)
     if pop:
         half_life = POPULARITY_HALF_LIFE_DAYS * DAY
         _insert_rows(
@@ -620,7 +597,7 @@ def _catalog_facts(
                     pairs[(other, item)] = pairs.get((other, item), 0.0) + 1.0
 
 
-def _link(conn: sqlite3.Connection, vid: str, customer: str, now: float, settings: ProfileSettings) -> None:
+def _link(conn: sqlite3.Connection, vid: str, customer: str, now: float, settings: ProfileSettings, changed: Changed) -> None:
     target = customer_key(customer)
     source = _resolve(conn, vid)
     if source == target:
@@ -640,20 +617,20 @@ def _link(conn: sqlite3.Connection, vid: str, customer: str, now: float, setting
         into.version += 1
     conn.execute("INSERT OR REPLACE INTO aliases (vid, canonical) VALUES (?, ?)", (vid, target))
     _save(conn, into)
-    _changed(conn, dict.fromkeys(moved))
+    changed([target, *moved])
 
 
-def _delete(conn: sqlite3.Connection, vid: str) -> int:
+def _delete(conn: sqlite3.Connection, vid: str, changed: Changed) -> int:
     vids = _linked_vids(conn, vid)
     marks = ",".join("?" * len(vids))
     deleted = _forget_beacons(conn, f"vid IN ({marks})", vids)
     conn.execute(f"DELETE FROM profiles WHERE vid IN ({marks})", vids)  # noqa: S608
     conn.execute(f"DELETE FROM aliases WHERE vid IN ({marks}) OR canonical IN ({marks})", vids + vids)  # noqa: S608
-    _changed(conn, vids)
+    changed(vids)
     return deleted
 
 
-def _expire(conn: sqlite3.Connection, cutoff: float) -> int:
+def _expire(conn: sqlite3.Connection, cutoff: float, changed: Changed) -> int:
     _forget_beacons(conn, "received < ?", (cutoff,))
     old = [v for (v,) in conn.execute("SELECT vid FROM profiles WHERE updated < ?", (cutoff,)).fetchall()]
     for start in range(0, len(old), 500):
@@ -662,8 +639,6 @@ def _expire(conn: sqlite3.Connection, cutoff: float) -> int:
         aliases = [v for (v,) in conn.execute(f"SELECT vid FROM aliases WHERE canonical IN ({marks})", chunk).fetchall()]  # noqa: S608
         conn.execute(f"DELETE FROM profiles WHERE vid IN ({marks})", chunk)  # noqa: S608
         conn.execute(f"DELETE FROM aliases WHERE canonical IN ({marks})", chunk)  # noqa: S608
-        _changed(conn, chunk + aliases)
-    top = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchall()[0][0]
-    conn.execute("DELETE FROM changes WHERE seq < ?", (top - CHANGES_KEEP,))
+        changed(chunk + aliases)
     conn.execute("DELETE FROM popularity WHERE ts < ?", (cutoff,))
     return len(old)
