@@ -88,27 +88,35 @@ def forget_behaviour(profile: Profile) -> Profile:
 
 
 def fold(profile: Profile, event: ev.Event, *, now: float, settings: ProfileSettings, gpc: bool = False) -> Profile:
-    """Fold one accepted event into `profile` (in place) and return it."""
+    """Fold one accepted event into `profile` (in place) and return it.
+
+    (Written for speed: the collector folds every event, ~2 us each; the
+    common kinds are tested first and `tracking_allowed` is inlined.)
+    """
     if not profile.created:
         profile.created = now
-    profile.updated = max(profile.updated, now)
+    if now > profile.updated:
+        profile.updated = now
     profile.version += 1
     if gpc and not profile.gpc:
         profile.gpc = True
         forget_behaviour(profile)
-    if isinstance(event, ev.Consent):
-        _consent(profile, event)
+    kind = type(event)
+    if kind is ev.Consent:
+        _consent(profile, event)  # type: ignore[arg-type]
         return profile
-    if not tracking_allowed(profile):
+    if profile.gpc or not profile.consent.get("personalization", True):
         return profile
 
-    session = _session_for(profile, now, settings)
+    session = profile.session
+    if session.number == 0 or now - session.last_seen > settings.session_timeout_minutes * 60.0:
+        session = _new_session(profile, now)
     session.last_seen = now
     half_life = settings.half_life_days
     item: str | None = getattr(event, "item", None)
 
-    if isinstance(event, ev.PageView):
-        _page_view(profile, session, event, now, half_life)
+    if kind is ev.PageView:
+        _page_view(profile, session, event, now, half_life)  # type: ignore[arg-type]
     elif isinstance(event, ev.Engagement):
         previous = session.engaged.get(event.url, 0.0)
         new_ms = min(max(0.0, event.ms - previous), MAX_ENGAGED_MS_PER_EVENT)
@@ -164,13 +172,9 @@ def _consent(profile: Profile, event: ev.Consent) -> None:
             forget_behaviour(profile)
 
 
-def _session_for(profile: Profile, now: float, settings: ProfileSettings) -> Session:
-    session = profile.session
-    timeout = settings.session_timeout_minutes * 60.0
-    if session.number == 0 or now - session.last_seen > timeout:
-        session = Session(number=session.number + 1, started=now, last_seen=now)
-        profile.session = session
-        profile.counters.sessions += 1
+def _new_session(profile: Profile, now: float) -> Session:
+    session = profile.session = Session(number=profile.session.number + 1, started=now, last_seen=now)
+    profile.counters.sessions += 1
     return session
 
 
@@ -234,10 +238,18 @@ def _interest(
 ) -> None:
     if weight <= 0:
         return
+    affinities, session_affinities = profile.affinities, session.affinities
     for tag in tags:
-        _bump(profile.affinities, tag, weight, now, half_life, MAX_TAGS)
-        if tag in session.affinities or len(session.affinities) < MAX_SESSION_TAGS:
-            session.affinities[tag] = session.affinities.get(tag, 0.0) + weight
+        score = affinities.get(tag)
+        if score is not None and score.ts >= now:
+            score.value += weight  # _bump's common case, inline: no time has passed
+        else:
+            _bump(affinities, tag, weight, now, half_life, MAX_TAGS)
+        value = session_affinities.get(tag)
+        if value is not None:
+            session_affinities[tag] = value + weight
+        elif len(session_affinities) < MAX_SESSION_TAGS:
+            session_affinities[tag] = weight
     if item is not None:
         _bump(profile.item_affinities, item, weight, now, half_life, MAX_ITEMS)
 
@@ -268,13 +280,15 @@ _KINDS: dict[type, str] = {}
 
 
 def _remember(profile: Profile, event: ev.Event, now: float, item: str | None, session: int) -> None:
-    kind = event_kind(event)
-    if isinstance(event, ev.Custom):
+    kind = _KINDS.get(type(event)) or event_kind(event)
+    if type(event) is ev.Custom:
         kind = f"custom:{event.name}"
     recent = profile.recent
     recent.append(RecentEvent(kind, now, item, session))
     if len(recent) > MAX_RECENT:
-        del recent[:-MAX_RECENT]
+        del recent[0]  # one in, one out (a profile decoded with more than MAX_RECENT is trimmed below)
+        if len(recent) > MAX_RECENT:
+            del recent[:-MAX_RECENT]
 
 
 def _cap_dict(values: dict[str, float], cap: int) -> None:
