@@ -83,6 +83,15 @@ def create_collector_app() -> Any:
                     await state["store"].close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["path"] == "/_bench/stats":  # group commits so far, and each thread's CPU seconds
+            import json
+            import threading
+
+            threads = {thread.name: time.clock_gettime(time.pthread_getcpuclockid(thread.ident)) for thread in threading.enumerate() if thread.ident}
+            body = json.dumps({"commits": state["store"]._writer.commits, "threads": threads}).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
         await state["collector"](scope, receive, send)
 
     return app
@@ -505,8 +514,9 @@ def main() -> None:
             for name, (proc, url) in servers.items():
                 wait_ready(url)
                 measure(url, 0.5, concurrency=args.concurrency, cookies=visitors[name])  # warm-up
-                open_loop[name] = _with_server_cpu(proc.pid, lambda: measure(url, args.seconds, rate=args.rate, cookies=visitors[name]))
-                closed_loop[name] = _with_server_cpu(proc.pid, lambda: measure(url, args.seconds, concurrency=args.concurrency, cookies=visitors[name]))
+                ours = url if name == "tailor collector" else None
+                open_loop[name] = _with_server_cpu(proc.pid, lambda: measure(url, args.seconds, rate=args.rate, cookies=visitors[name]), ours)
+                closed_loop[name] = _with_server_cpu(proc.pid, lambda: measure(url, args.seconds, concurrency=args.concurrency, cookies=visitors[name]), ours)
             import sqlite3
 
             conn = sqlite3.connect(Path(data_dir) / "tailor.sqlite3")
@@ -538,14 +548,27 @@ def _gc_table(pauses: list[list[str]]) -> None:
             print(f"  generation {generation}: {len(times):6d} collections, total {sum(times):8.1f} ms, p99 {times[int(len(times) * 0.99)]:6.2f} ms, max {times[-1]:6.2f} ms")
 
 
-def _with_server_cpu(pid: int, run: Any) -> dict[str, Any]:
+def _with_server_cpu(pid: int, run: Any, url: str | None = None) -> dict[str, Any]:
     """`run()`'s figures plus the server process's CPU per event meanwhile (every thread): the
-    figure that holds on a shared machine, where latency depends on everyone's load."""
+    figure that holds on a shared machine, where latency depends on everyone's load; and with
+    `url` (the collector's), the events per group commit."""
+    stats = _stats(url) if url else {}
     before = _process_cpu_seconds(pid)
     result: dict[str, Any] = run()
     events = result["beacons"] * EVENTS_PER_BEACON
     result["cpu_us_per_event"] = (_process_cpu_seconds(pid) - before) / events * 1e6 if events else float("nan")
+    if url and events:
+        after = _stats(url)
+        result["events_per_commit"] = events / max(1, after["commits"] - stats["commits"])
+        result["threads_us_per_event"] = {name: (cpu - stats["threads"].get(name, 0.0)) / events * 1e6 for name, cpu in after["threads"].items()}
     return result
+
+
+def _stats(url: str) -> dict[str, Any]:
+    import httpx
+
+    stats: dict[str, Any] = httpx.get(url + "/_bench/stats").json()
+    return stats
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -562,6 +585,9 @@ def _table(title: str, results: dict[str, dict[str, Any]]) -> None:
     ratios = [ours[key] / base[key] for key in ("events_per_s", "p50_ms", "p99_ms", "max_ms")]
     cpu_ratio = ours["cpu_us_per_event"] / base["cpu_us_per_event"]
     print(f"  {'ratio (tailor/base)':20} {ratios[0]:10.2f} {ratios[1]:8.2f} {ratios[2]:8.2f} {ratios[3]:8.2f} {'':7} {cpu_ratio:20.2f}")
+    if "events_per_commit" in ours:
+        threads = ", ".join(f"{name} {us:.1f}" for name, us in ours["threads_us_per_event"].items())
+        print(f"  tailor: {ours['events_per_commit']:.1f} events per group commit; CPU us/event by thread: {threads}")
 
 
 if __name__ == "__main__":
