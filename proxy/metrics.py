@@ -27,6 +27,7 @@ class Metrics:
         "slots_applied",
         "slots_skipped",
         "scan_cache_hits",
+        "scan_rescans",
     )
 
     def __init__(self) -> None:

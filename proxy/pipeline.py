@@ -32,11 +32,14 @@ log = logging.getLogger("tailor.pipeline")
 # Many pages are byte-identical for every visitor (a CMS's page cache, static
 # pages): their scan is reused. A hit is checked byte for byte against the
 # stored page, so a ScannedPage is only ever applied to the exact bytes it
-# describes. Pages that differ per visitor (CSRF tokens, timestamps) miss and
-# pay ~15 µs for the lookup on top of the scan.
+# describes. Pages that differ per response only in a token (CSRF) land in the
+# same bucket and have their scan derived from the newest copy by slots.rescan()
+# when that is provably exact; anything else is scanned (slots already seen come
+# from the ScanMemo).
 SCAN_CACHE_BYTES = 32 * 1024 * 1024
 SCAN_CACHE_MAX_PAGE = 1024 * 1024
 SCAN_BUCKET = 4  # pages kept per sampled key
+LAST_COPY_BYTES = 16 * 1024 * 1024  # the last page of each URL, to derive the next copy's scan from
 _SAMPLE = 512
 # Verified `Cookie` headers -> visitor id: a returning visitor's header repeats
 # on every page, and its HMAC check only needs doing once (bounded; cleared when full).
@@ -112,12 +115,15 @@ class HtmlPipeline:
         self._scans: cachetools.LRUCache = cachetools.LRUCache(
             maxsize=SCAN_CACHE_BYTES, getsizeof=lambda bucket: sum(len(body) + 1024 for body, _ in bucket)
         )
+        self._last_copy: cachetools.LRUCache = cachetools.LRUCache(  # URL -> its last page and scan, for rescan()
+            maxsize=LAST_COPY_BYTES, getsizeof=lambda entry: len(entry[0]) + 1024
+        )
         self._verified: dict[bytes, str] = {}
         # Slots repeat across pages that differ elsewhere (CSRF tokens, timestamps): their parse is reused.
         self._memo = slots.ScanMemo()
 
-    def _scan(self, body: bytes, charset: str | None) -> tuple[slots.ScannedPage, bool]:
-        """The page's scan, and whether it came from the cache (so it was seen before)."""
+    def _scan(self, body: bytes, charset: str | None, url: str) -> tuple[slots.ScannedPage, bool]:
+        """The page's scan, and whether it is a scan already made (so it was seen before)."""
         if len(body) > SCAN_CACHE_MAX_PAGE:
             return slots.scan(body, charset=charset, memo=self._memo), False
         key = _page_key(body, charset)
@@ -129,14 +135,25 @@ class HtmlPipeline:
                         bucket.insert(0, bucket.pop(i))
                     self._metrics.scan_cache_hits += 1
                     return page, True
-        page = slots.scan(body, charset=charset, memo=self._memo)
+        # Not seen byte for byte. The last copy of this URL is usually the same page with another
+        # per-response token: rescan() derives the scan from it when that is provably exact (~20 µs, no walk).
+        page, same = None, False
+        last = self._last_copy.get((url, charset))
+        if last is not None:
+            page = slots.rescan(last[0], last[1], body, charset=charset)
+            same = page is last[1]  # nothing moved: the very scan the copy had (decisions keyed by it still hold)
+            if page is not None:
+                self._metrics.scan_rescans += 1
+        if page is None:
+            page = slots.scan(body, charset=charset, memo=self._memo)
+        self._last_copy[(url, charset)] = (body, page)
         if bucket is None:
             self._scans[key] = [(body, page)]
-        else:  # same sampled key, other bytes (a per-response token): keep a few, newest first
+        else:  # same sampled key, other bytes: keep a few, newest first
             bucket.insert(0, (body, page))
             del bucket[SCAN_BUCKET:]
             self._scans[key] = bucket  # re-charged for its new size
-        return page, False
+        return page, same
 
     def reconfigure(self, settings: Settings) -> None:
         """New rules from a config reload (proxy.app.TailorApp.reload)."""
@@ -156,7 +173,7 @@ class HtmlPipeline:
 
     async def process(self, body: bytes, req: PageRequest, charset: str | None, *, nonce: str | None = None) -> PipelineResult:
         metrics = self._metrics
-        page, seen = self._scan(body, charset) if req.reusable else (slots.scan(body, charset=charset, memo=self._memo), False)
+        page, seen = self._scan(body, charset, f"{req.path}?{req.query_string}") if req.reusable else (slots.scan(body, charset=charset, memo=self._memo), False)
         result = PipelineResult(body=None)
         decisions: dict[str, slots.Decision] = {}
         services = self._services

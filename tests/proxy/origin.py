@@ -152,6 +152,16 @@ class Origin:
                          f'<div data-slot="hero" data-slot-type="carousel"><p data-item="tent">tent</p><p data-item="rope">rope</p></div>'
                          f'<form method=post><input name=email value="{fields.get("email", "")}"></form></body></html>')
             return Response(html_body.encode(), headers={**html, "etag": '"form-1"'})
+        if path == "/csrf-page":
+            # A CMS page: the same bytes every time but for a token per response (in the head and in a form).
+            token = hashlib.sha256(str(len(self.seen)).encode()).hexdigest()[:40]
+            filler = b"<p>" + b"lorem ipsum " * 80 + b"</p>"
+            body = (b'<!doctype html><html><head><meta charset="utf-8"><title>csrf</title>'
+                    b'<meta name="csrf-token" content="' + token.encode() + b'"></head><body>' + filler * 4
+                    + b'<form method="post"><input type="hidden" name="csrf" value="' + token.encode() + b'"></form>'
+                    + filler * 4 + b'<div data-slot="hero" data-slot-type="carousel">'
+                    b'<p data-item="tent">tent</p><p data-item="rope">rope</p></div>' + filler + b"</body></html>")
+            return Response(body, headers=html)
         if path == "/same-key-page":
             # Long pages of equal length that differ only at one byte far from their start, middle and end.
             v = request.query_params.get("v", "a")

@@ -490,6 +490,26 @@ def test_scans_are_reused_only_for_byte_identical_pages(origin, tmp_path):
         assert app.metrics.scan_cache_hits == 1
 
 
+def test_pages_differing_only_in_a_csrf_token_have_their_scan_derived(origin, tmp_path):
+    """The same CMS page with a new token each time: scanned once, then rescanned (slots.rescan) from the last copy."""
+    settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path))
+    app = create_app(settings, personalize=False)
+    with serve(app) as url, httpx.Client(base_url=url, trust_env=False) as c:
+        tokens = set()
+        for _ in range(3):
+            body = c.get("/csrf-page", headers={"accept": "text/html"}).content
+            i = body.index(TAG_MARK)
+            tag = body[i : body.index(b"</script>", i) + len(b"</script>")]
+            assert body[i + len(tag) :].startswith(b"</head>")  # the tag where a fresh scan puts it
+            page = body.replace(tag, b"")
+            token = page.split(b'name="csrf-token" content="')[1].split(b'"')[0]
+            assert page.count(token) == 2 and len(token) == 40
+            tokens.add(token)
+        assert len(tokens) == 3
+        assert app.metrics.scan_cache_hits == 0
+        assert app.metrics.scan_rescans == 2
+
+
 def test_pages_sharing_a_scan_key_are_told_apart_byte_for_byte(origin, tmp_path):
     settings = load_settings(None, origin=origin.url, data_dir=str(tmp_path))
     app = create_app(settings, personalize=False)

@@ -47,6 +47,20 @@ def test_tokens_of_the_same_length_in_the_head_are_derived() -> None:
     assert derive(old, moved) is None
 
 
+def test_the_same_token_at_several_places_is_derived_when_its_length_stays() -> None:
+    meta = b'<meta name="csrf-token" content="%s">'
+
+    def at(token: bytes, other: bytes | None = None) -> bytes:
+        return (b'<!doctype html><html><head><meta charset="utf-8">' + meta % token + b"</head><body>" + SLOT % 1
+                + FORM % token + b"<p>between</p>" + FORM % (other or token) + SLOT % 2)
+
+    old, new = at(b"a" * 32), at(b"B7" * 16)
+    got = derive(old, new)
+    assert got is not None and [s.name for s in got.slots] == ["s1", "s2"]
+    assert derive(old, at(b"a" * 32, b"c" * 33)) is None  # a length changed, and not at the only difference
+    assert derive(old, at(b"a" * 32, b"c" * 31 + b"<")) is None
+
+
 def test_a_token_in_script_json_is_derived() -> None:
     js = b'<script>window.app = {"csrf": "%s", "n": 1}</script>'
     assert derive(page(b"t0k3n", js), page(b"other-token-value", js)) is not None
@@ -95,12 +109,15 @@ TOKENS = st.one_of(st.sampled_from([b"", b"a", b"utf-8", b"windows-1252", b"char
 @st.composite
 def two_copies(draw: st.DrawFn) -> tuple[bytes, bytes, str | None]:
     parts = draw(st.lists(st.sampled_from(FILLER), max_size=6))
-    spot = draw(st.sampled_from(TOKEN_SPOTS))
-    parts.insert(draw(st.integers(0, len(parts))), spot)
+    for spot in draw(st.lists(st.sampled_from(TOKEN_SPOTS), min_size=1, max_size=3)):
+        parts.insert(draw(st.integers(0, len(parts))), spot)
     doc = draw(st.sampled_from([HEAD + b"</head><body>", b"<!doctype html><html><head><title>t</title>"]))
     body = b"".join(parts)
     charset = draw(st.sampled_from([None, "utf-8", "windows-1252"]))
-    return (doc + body.replace(b"%s", draw(TOKENS), 1), doc + body.replace(b"%s", draw(TOKENS), 1), charset)
+    old_token, new_token = draw(TOKENS), draw(TOKENS)
+    if draw(st.booleans()):  # tokens keep their length (the usual case): several places may differ
+        new_token = (new_token + old_token)[:len(old_token)].ljust(len(old_token), b"x")
+    return (doc + body.replace(b"%s", old_token), doc + body.replace(b"%s", new_token), charset)
 
 
 @settings(max_examples=1500, deadline=None)
