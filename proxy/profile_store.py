@@ -53,7 +53,7 @@ from proxy import events as ev
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.errors import StoreError
 from proxy.journal import ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
-from proxy.profile_fold import event_kind, fold, forget_behaviour, merge
+from proxy.profile_fold import fold, forget_behaviour, merge
 from proxy.profile_model import CatalogStats, Profile
 from proxy.settings import ProfileSettings, Settings
 from slots.model import Item
@@ -87,7 +87,7 @@ class _EventKey(msgspec.Struct):
 _keys_decoder = msgspec.json.Decoder(list[_EventKey])
 _item_decoder = msgspec.msgpack.Decoder(Item)
 
-_POP_WEIGHT = {"page_view": 1.0, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+_POP_WEIGHT_BY_TYPE: dict[type, float] = {ev.PageView: 1.0, ev.Click: 1.0, ev.AddToCart: 3.0, ev.Purchase: 5.0}
 
 
 class RecordResult(msgspec.Struct, frozen=True):
@@ -574,24 +574,26 @@ def _catalog_facts(
     profile: Profile, event: ev.Event, now: float, session_timeout: float, pop: dict[str, float], pairs: dict[tuple[str, str], float], repurchases: list[tuple[str, float]]
 ) -> None:
     """Cross-visitor facts, read from the profile *before* the event is folded."""
-    weight = _POP_WEIGHT.get(event_kind(event))
+    kind = type(event)
+    weight = _POP_WEIGHT_BY_TYPE.get(kind)
     if weight is None:
         return
-    if isinstance(event, ev.Purchase):
-        for line in event.items:
+    if kind is ev.Purchase:
+        for line in event.items:  # type: ignore[attr-defined]
             pop[line.item] = pop.get(line.item, 0.0) + weight
             times = profile.purchases.get(line.item)
             if times and now - times[-1] >= MIN_REPURCHASE_SECONDS:
                 repurchases.append((line.item, (now - times[-1]) / DAY))
         return
-    item = getattr(event, "item", None)
+    item = event.item  # type: ignore[attr-defined]
     if item is None:
         return
     pop[item] = pop.get(item, 0.0) + weight
-    if isinstance(event, ev.PageView):
+    if kind is ev.PageView:
         session = profile.session
-        if session.number and now - session.last_seen <= session_timeout and item not in session.viewed:
-            for other in list(session.viewed)[-MAX_COVIEW_PARTNERS:]:
+        viewed = session.viewed
+        if viewed and item not in viewed and session.number and now - session.last_seen <= session_timeout:
+            for other in list(viewed)[-MAX_COVIEW_PARTNERS:]:
                 if other != item:
                     pairs[(item, other)] = pairs.get((item, other), 0.0) + 1.0
                     pairs[(other, item)] = pairs.get((other, item), 0.0) + 1.0
