@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import msgspec
-from cachetools import TTLCache
 
 from proxy import events as ev
 from proxy.clock import SYSTEM_CLOCK, Clock
@@ -117,8 +116,9 @@ class ProfileStore:
         self._reader = reader
         self._clock = clock
         ttl = max(0.001, settings.profiles.l1_ttl_seconds)
-        # vid -> (stamp of vid, canonical, stamp of canonical, profile), stamps read before the rows
-        self._l1: TTLCache[str, tuple[int, str, int, Profile | None]] = TTLCache(maxsize=L1_MAX_PROFILES, ttl=ttl, timer=clock.monotonic)
+        self._l1_ttl = ttl
+        # vid -> (expires, stamp of vid, canonical, stamp of canonical, profile); oldest first
+        self._l1: dict[str, tuple[float, int, str, int, Profile | None]] = {}
         self._items: dict[str, Item] = {}
         self._items_cache: tuple[float, list[Item]] | None = None
         self._catalog_cache: tuple[float, CatalogStats] | None = None
@@ -201,18 +201,22 @@ class ProfileStore:
     def get_now(self, vid: str) -> Profile | None:
         """Synchronous `get` (a point read; safe on the event loop)."""
         stamp = self._board.stamp
-        entry = self._l1.get(vid)
+        l1 = self._l1
+        entry = l1.get(vid)
         if entry is not None:
-            vid_stamp, canonical, canonical_stamp, profile = entry
-            if stamp(vid) == vid_stamp and (canonical == vid or stamp(canonical) == canonical_stamp):
+            expires, vid_stamp, canonical, canonical_stamp, profile = entry
+            if stamp(vid) == vid_stamp and (canonical == vid or stamp(canonical) == canonical_stamp) and self._clock.monotonic() < expires:
                 return profile
+            del l1[vid]
+        elif len(l1) >= L1_MAX_PROFILES:
+            del l1[next(iter(l1))]  # the oldest entry (kept in insertion order)
         vid_stamp = stamp(vid)  # stamps first, rows second: a commit the reads miss stamps again after
         rows = self._reader.execute("SELECT canonical FROM aliases WHERE vid = ?", (vid,)).fetchall()
         canonical = rows[0][0] if rows else vid
         canonical_stamp = stamp(canonical) if canonical != vid else vid_stamp
         rows = self._reader.execute("SELECT body FROM profiles WHERE vid = ?", (canonical,)).fetchall()
         profile = _profile_decoder.decode(rows[0][0]) if rows else None
-        self._l1[vid] = (vid_stamp, canonical, canonical_stamp, profile)
+        l1[vid] = (self._clock.monotonic() + self._l1_ttl, vid_stamp, canonical, canonical_stamp, profile)
         return profile
 
     async def items(self) -> list[Item]:

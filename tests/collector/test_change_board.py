@@ -141,3 +141,32 @@ def test_a_board_file_of_the_wrong_size_is_reset_and_bad_paths_fail_clearly(tmp_
         ChangeBoard(tmp_path / "missing-dir" / "board")
     with pytest.raises(ValueError, match="power of two"):
         ChangeBoard(tmp_path / "b", slots=3)
+
+
+def test_a_cached_profile_is_read_again_after_its_ttl(tmp_path: Path) -> None:
+    async def scenario(a: ProfileStore, b: ProfileStore, clock: FakeClock) -> None:
+        await a.record("v", [page("i0")], received=clock.time())
+        first = await b.get("v")
+        ran = statements(b)
+        clock.tick(b.settings.profiles.l1_ttl_seconds / 2)
+        assert await b.get("v") is first and ran == []
+        clock.tick(b.settings.profiles.l1_ttl_seconds)
+        again = await b.get("v")
+        assert again == first and again is not first and len(ran) == 2
+
+    two_workers(tmp_path, scenario)
+
+
+def test_the_cache_keeps_at_most_its_size_oldest_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("proxy.profile_store.L1_MAX_PROFILES", 3)
+
+    async def scenario(a: ProfileStore, b: ProfileStore, clock: FakeClock) -> None:
+        for n in range(5):
+            await a.record(f"v{n}", [page(f"i{n}")], received=clock.time())
+            await b.get(f"v{n}")
+        assert list(b._l1) == ["v2", "v3", "v4"]
+        ran = statements(b)
+        assert (await b.get("v4")) is not None and ran == []
+        assert (await b.get("v0")) is not None and len(ran) == 2  # evicted: read again
+
+    two_workers(tmp_path, scenario)
