@@ -25,6 +25,10 @@ begun (holding the write lock), committed, or rolled back wholly or to a
 savepoint: enough to keep state derived from the database (decoded profiles)
 in memory without ever serving state that did not commit.
 
+Readers in every process learn which visitors changed from the change board
+(`ChangeBoard`, a shared-memory file next to the database) that writers
+stamp after each commit and before acknowledging it; see its rule below.
+
 Durability, as chosen: with WAL, `synchronous=NORMAL` (the default) survives
 a killed process, `kill -9` at any moment included (the commit is in the OS
 before we answer; tests/collector/test_crash.py), but a power loss may take
