@@ -151,8 +151,8 @@ class ChangeBoard:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                if os.fstat(fd).st_size != size:
-                    os.ftruncate(fd, size)  # new, or left by another version: stamps 0 mean "never marked"
+                if os.fstat(fd).st_size < size:
+                    os.ftruncate(fd, size)  # new (stamps 0: never marked); never shrunk: others may have it mapped
                 self._map = mmap.mmap(fd, size)
             finally:
                 os.close(fd)

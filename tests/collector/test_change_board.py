@@ -127,9 +127,9 @@ def test_each_mark_stamps_a_slot_with_a_value_it_never_held(tmp_path: Path) -> N
             board.close()
 
 
-def test_a_board_file_of_the_wrong_size_is_reset_and_bad_paths_fail_clearly(tmp_path: Path) -> None:
+def test_a_short_board_file_grows_a_long_one_is_kept_and_bad_paths_fail_clearly(tmp_path: Path) -> None:
     path = change_board_path(str(tmp_path))
-    path.write_bytes(b"\xff" * 100)  # truncated, or left by another version
+    path.write_bytes(b"\xff" * 100)  # truncated
     board = ChangeBoard(path)
     try:
         assert os.path.getsize(path) == CHANGE_BOARD_SLOTS * 8
@@ -137,6 +137,13 @@ def test_a_board_file_of_the_wrong_size_is_reset_and_bad_paths_fail_clearly(tmp_
         assert board.stamp("v") != 0
     finally:
         board.close()
+    small = ChangeBoard(path, slots=8)  # a board mapped with fewer slots never shrinks the file under the others
+    try:
+        assert os.path.getsize(path) == CHANGE_BOARD_SLOTS * 8
+        small.mark(["v"])
+        assert small.stamp("v") != 0
+    finally:
+        small.close()
     with pytest.raises(StoreError, match="cannot map the change board"):
         ChangeBoard(tmp_path / "missing-dir" / "board")
     with pytest.raises(ValueError, match="power of two"):
