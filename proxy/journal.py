@@ -151,8 +151,9 @@ class ChangeBoard:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                if os.fstat(fd).st_size < size:
-                    os.ftruncate(fd, size)  # new (stamps 0: never marked); never shrunk: others may have it mapped
+                # Blocks allocated now (a full disk fails here, not as SIGBUS on a later store into a
+                # hole); new stamps are 0 ("never marked"); never shrunk: others may have it mapped.
+                os.posix_fallocate(fd, 0, size)
                 self._map = mmap.mmap(fd, size)
             finally:
                 os.close(fd)
