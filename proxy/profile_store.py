@@ -200,6 +200,8 @@ class ProfileStore:
 
     def get_now(self, vid: str) -> Profile | None:
         """Synchronous `get` (a point read; safe on the event loop)."""
+        if self._closed:
+            raise StoreError("the profile store is closed")
         stamp = self._board.stamp
         l1 = self._l1
         entry = l1.get(vid)

@@ -177,3 +177,15 @@ def test_the_cache_keeps_at_most_its_size_oldest_out(tmp_path: Path, monkeypatch
         assert (await b.get("v0")) is not None and len(ran) == 2  # evicted: read again
 
     two_workers(tmp_path, scenario)
+
+
+def test_a_closed_store_refuses_reads_clearly(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=FakeClock())
+        await store.record("v", [page("i0")], received=1.0)
+        assert await store.get("v") is not None
+        await store.close()
+        with pytest.raises(StoreError, match="closed"):
+            await store.get("v")
+
+    asyncio.run(run())
