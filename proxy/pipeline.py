@@ -22,6 +22,7 @@ import msgspec
 import slots
 import tag as tag_asset
 from proxy.bots import is_bot
+from proxy.csp import script_nonce
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.decisions.context import build_context, context_headers
 from proxy.metrics import Metrics
@@ -179,6 +180,8 @@ class HtmlPipeline:
         services = self._services
         if services is not None:
             decisions = await self._personalize(page, req, result, seen_before=seen)
+        if nonce is None and page.meta_csp:  # a policy the page declares in its <head>
+            nonce = script_nonce([(b"content-security-policy", p.encode("utf-8", "replace")) for p in page.meta_csp])
         tag = self._tag if nonce is None or not self._tag else tag_element(self._settings.tag, nonce=nonce)
         rewritten = slots.rewrite(body, page, decisions, tag=tag, debug=self._debug, charset=charset)
         metrics.slots_applied += len(rewritten.applied)

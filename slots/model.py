@@ -78,6 +78,7 @@ class ScannedPage(msgspec.Struct, frozen=True):
     size: int | None = None  # len() of the scanned bytes; rewrite() refuses other bytes
     charset: str | None = None  # charset the scan settled on (caller's, else <meta>, else BOM)
     page_item_tag: tuple[int, int] | None = None  # start and end of the start tag page_item was read from
+    meta_csp: tuple[str, ...] = ()  # policies of <meta http-equiv="Content-Security-Policy"> in the head (decoded)
 
 
 class Decision(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -42,8 +42,8 @@ def rescan(old_html: bytes, old_page: ScannedPage, html: bytes, *, charset: str 
     form); a token whose length changed must be the only difference.
     """
     n_old, n = len(old_html), len(html)
-    if old_page.size != n_old:
-        return None
+    if old_page.size != n_old or old_page.meta_csp:
+        return None  # not the scan of these bytes; or a page with a <meta> CSP, whose nonce changes per response
     a = _common_prefix(old_html, html, 0, min(n_old, n))
     if a == n_old == n:
         return old_page
@@ -91,6 +91,7 @@ def rescan(old_html: bytes, old_page: ScannedPage, html: bytes, *, charset: str 
         size=n,
         charset=got,
         page_item_tag=None if tag is None else (moved(tag[0]), moved(tag[1])),
+        meta_csp=old_page.meta_csp,
     )
 
 

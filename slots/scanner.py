@@ -117,7 +117,8 @@ def _int(raw: bytes | None) -> int | None:
 class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
-                 "fast", "candidates", "ci", "opener", "memo", "page_item_tag")
+                 "fast", "candidates", "ci", "opener", "memo", "page_item_tag",
+                 "meta_csp")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
@@ -128,6 +129,7 @@ class _Scanner:
         self.names: dict[str, int] = {}
         self.page_item: Item | None = None
         self.page_item_tag: tuple[int, int] | None = None
+        self.meta_csp: list[str] = []
         self.tag_offset: int | None = None
         self.meta_end = 0
         self.head_done = False
@@ -160,7 +162,8 @@ class _Scanner:
             self._check_late_meta()
         slots = self._drop_duplicates()
         return ScannedPage(slots=tuple(slots), problems=tuple(self.problems), tag_offset=self.tag_offset,
-                           page_item=self.page_item, size=self.n, charset=charset, page_item_tag=self.page_item_tag)
+                           page_item=self.page_item, size=self.n, charset=charset, page_item_tag=self.page_item_tag,
+                           meta_csp=tuple(self.meta_csp))
 
     def _walk(self) -> None:
         html, n, markers = self.html, self.n, self.markers
@@ -342,8 +345,11 @@ class _Scanner:
                 if end >= self.meta_end:
                     self.tag_offset = end
         elif name == b"meta" and attrs is not None and not self.head_done:
-            if b"charset" in attrs or attrs.get(b"http-equiv", b"").strip(tk.WS).lower() == b"content-type":
+            equiv = attrs.get(b"http-equiv", b"").strip(tk.WS).lower()
+            if b"charset" in attrs or equiv == b"content-type":
                 self.meta_end = end
+            elif equiv == b"content-security-policy" and self._safe() and b"content" in attrs:
+                self.meta_csp.append(self._text(attrs[b"content"]) or "")  # browsers enforce it from the head only
         return end
 
     def _check_late_meta(self) -> None:

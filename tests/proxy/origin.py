@@ -51,6 +51,11 @@ class Origin:
         if path == "/csp-nonce":
             policy = "default-src 'self'; script-src 'nonce-r4nd0mN0nce+/=' 'strict-dynamic'; object-src 'none'"
             return Response(PAGE, headers={**html, "content-security-policy": policy})
+        if path == "/csp-meta":
+            # The policy in the page itself, as static-site generators and some CMS plugins write it.
+            policy = b"default-src 'self'; script-src 'nonce-m3taN0nce' 'strict-dynamic'; object-src 'none'"
+            body = PAGE.replace(b"<title>", b'<meta http-equiv="Content-Security-Policy" content="' + policy + b'"><title>')
+            return Response(body, headers=html)
         if path == "/csp-self":
             return Response(PAGE, headers={**html, "content-security-policy": "default-src 'self'"})
         if path == "/page.zst":

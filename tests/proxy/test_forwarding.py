@@ -429,6 +429,14 @@ def test_tag_carries_the_origins_csp_nonce(client):
     assert b"nonce=" not in plain[i : plain.index(b">", i)]
 
 
+def test_tag_carries_the_nonce_of_a_policy_declared_in_the_page(client):
+    r = client.get("/csp-meta", headers={"accept": "text/html"})
+    i = r.content.index(TAG_MARK)
+    assert b'nonce="m3taN0nce"' in r.content[i : r.content.index(b">", i)]
+    assert r.content.index(b'http-equiv="Content-Security-Policy"') < i  # the tag follows the policy it obeys
+    assert "etag" not in r.headers
+
+
 def test_csp_nonce_parsing():
     from proxy.csp import script_nonce
 

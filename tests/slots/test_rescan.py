@@ -83,6 +83,14 @@ def test_what_the_scanner_reads_is_never_derived() -> None:
     assert derive(inside, inside.replace(b"tok1", b"tok2")) is None  # inside a slot
 
 
+def test_a_page_with_a_meta_csp_is_always_scanned_afresh() -> None:
+    """Its nonce changes per response and lands on the tag: the old page's policy must never stand in for it."""
+    def at(nonce: bytes) -> bytes:
+        return page(b"t" * 8).replace(b"<title>", b'<meta http-equiv="Content-Security-Policy" content="' + nonce + b'"><title>')
+
+    assert derive(at(b"abcdefgh"), at(b"ABCDEFGH")) is None
+
+
 def test_identical_pages_give_the_old_scan_and_bad_inputs_give_none() -> None:
     old = page(b"abc")
     first = scan(old)

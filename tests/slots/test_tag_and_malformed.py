@@ -98,3 +98,23 @@ def test_page_without_slots_is_cheap_and_untouched() -> None:
     html = b"<html><head></head><body>" + b"<p class=x>hello</p>" * 10_000 + b"</body></html>"
     page = scan(html)
     assert page.slots == () and page.problems == () and page.tag_offset == 12
+
+
+def test_content_security_policies_declared_in_the_head_are_read() -> None:
+    """Browsers enforce <meta http-equiv="Content-Security-Policy"> from the head only; the proxy needs its nonce."""
+    from slots.scanner import scan_exact
+
+    policy = b"script-src &#39;nonce-Ab+/9=&#39; &#39;strict-dynamic&#39;"
+    head = b'<html><head><meta charset="utf-8"><META HTTP-EQUIV="Content-Security-Policy" content="' + policy + b'">'
+    html = head + b"<meta http-equiv=content-security-policy content=\"img-src 'self'\"></head><body><p>x</p></body>"
+    page = scan(html)
+    assert page.meta_csp == ("script-src 'nonce-Ab+/9=' 'strict-dynamic'", "img-src 'self'")
+    assert page == scan_exact(html)
+    ignored = [
+        b'<html><head></head><body><meta http-equiv="Content-Security-Policy" content="script-src \'none\'">',  # body
+        b'<html><head><template><meta http-equiv="Content-Security-Policy" content="x"></template></head>',
+        b'<html><head><meta http-equiv="Content-Security-Policy-Report-Only" content="x"></head>',
+        b'<html><head><meta http-equiv="Content-Security-Policy"></head>',  # no content
+    ]
+    for html in ignored:
+        assert scan(html).meta_csp == () and scan(html) == scan_exact(html), html
