@@ -220,7 +220,15 @@ class HttpxUpstream:
                 if not any(n == name.encode() for n, _ in headers):
                     request.headers.pop(name, None)
         try:
-            resp = await self._client.send(request, stream=True)
+            try:
+                resp = await self._client.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                # A pooled keep-alive connection the origin had already closed ("server disconnected
+                # without sending a response"): retry once on a fresh connection, only when no request
+                # body was (or could be) sent, as aiohttp itself does.
+                if body is not None or method not in ("GET", "HEAD", "OPTIONS"):
+                    raise
+                resp = await self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 raise UpstreamError("origin unreachable: connect timeout") from exc
