@@ -130,6 +130,9 @@ class ProfileStore:
         await asyncio.to_thread(create_schema, path)
         writer = await asyncio.to_thread(GroupCommitWriter, path, sync=settings.collector.sync)
         reader = connect(path, sync=settings.collector.sync, readonly=True)
+        # This connection reads on the event loop (get_now): a locked database (WAL recovery after a crash)
+        # must cost a page at most its decision deadline, never the 5 s writers may wait.
+        reader.execute(f"PRAGMA busy_timeout = {max(1, int(settings.decisions.deadline_ms))}")
         board = ChangeBoard(change_board_path(settings.proxy.data_dir))
         store = cls(settings, path, writer, reader, clock, board)
         store._items = {item.id: item for item in await asyncio.to_thread(store._read_items)}
