@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from slots import tokenizer as tk
 from slots.model import Item
@@ -138,13 +138,22 @@ def _render_item_cached(template: bytes, item: Item, extra: tuple[tuple[str, str
     return render(template, item_fields(item, dict(extra)), utf8)
 
 
-def render_item(template: bytes, item: Item, extra: Mapping[str, str] | None, utf8: bool) -> bytes:
-    """render() of one item through an item template. A pure function of its arguments, so the bytes of
+def render_items(template: bytes, items: Sequence[Item], extra: Mapping[str, str] | None, utf8: bool) -> list[bytes]:
+    """render() of each item through an item template. A pure function of its arguments, so the bytes of
     an item shown again through the same template (the usual case: a catalog, a few templates) are
-    remembered instead of escaped again; large templates are rendered every time."""
-    if len(template) <= _RENDER_CACHE_MAX_TEMPLATE:
+    remembered instead of escaped again; large templates and unhashable items are rendered every time."""
+    if len(template) > _RENDER_CACHE_MAX_TEMPLATE:
+        return [render(template, item_fields(item, extra), utf8) for item in items]
+    key = tuple(sorted(extra.items())) if extra else ()
+    out = []
+    for item in items:
         try:
-            return _render_item_cached(template, item, tuple(sorted(extra.items())) if extra else (), utf8)
+            out.append(_render_item_cached(template, item, key, utf8))
         except TypeError:  # a hand-built Item holding a list is not hashable: render it uncached
-            pass
-    return render(template, item_fields(item, extra), utf8)
+            out.append(render(template, item_fields(item, extra), utf8))
+    return out
+
+
+def render_item(template: bytes, item: Item, extra: Mapping[str, str] | None, utf8: bool) -> bytes:
+    """render_items() of one item."""
+    return render_items(template, (item,), extra, utf8)[0]

@@ -33,11 +33,20 @@ class _Entry:
     __slots__ = ("raw", "origin", "slots", "problems", "size")
 
     def __init__(self, raw: bytes, origin: int, slots: tuple[Slot, ...], problems: tuple[Problem, ...]) -> None:
-        self.raw = raw  # the slot's bytes, from its '<' to past its end tag's '>' (or a gap's bytes)
-        self.origin = origin  # where the slot started in the page it was parsed from (a gap: its verdict)
+        self.raw = raw  # the slot's bytes, from its '<' to past its end tag's '>'
+        self.origin = origin  # where the slot started in the page it was parsed from
         self.slots = slots  # the slot, then the slots nested in it, as parsed there
         self.problems = problems  # what its nested slots reported there
         self.size = len(raw) + _OVERHEAD * (1 + len(slots))
+
+
+class _GapEntry:
+    __slots__ = ("raw", "verdict", "size")
+
+    def __init__(self, raw: bytes, verdict: bool) -> None:
+        self.raw = raw  # the stretch's bytes
+        self.verdict = verdict  # whether a quoted attribute value in it may hold a '>'
+        self.size = len(raw) + _OVERHEAD
 
 
 class ScanMemo:
@@ -77,7 +86,7 @@ class ScanMemo:
                 if html.startswith(entry.raw, p):
                     self.hits += 1
                     d = p - entry.origin  # 0 when the page before the slot kept its length: nothing to rebuild
-                    return ([_shift_slot(s, d) for s in entry.slots], [_shift_problem(x, d) for x in entry.problems],
+                    return ([shift_slot(s, d) for s in entry.slots], [_shift_problem(x, d) for x in entry.problems],
                             p + len(entry.raw))
         self.misses += 1
         return None
@@ -97,12 +106,12 @@ class ScanMemo:
         if entries is not None:
             for entry in entries:
                 if html.startswith(entry.raw, pos):
-                    return bool(entry.origin)
+                    return entry.verdict
         return None
 
     def remember_gap(self, html: bytes, pos: int, end: int, verdict: bool) -> None:
         if end - pos <= MAX_GAP_BYTES:
-            self._gaps.put(_gap_key(html, pos, end), _Entry(html[pos:end], int(verdict), (), ()))
+            self._gaps.put(_gap_key(html, pos, end), _GapEntry(html[pos:end], verdict))
 
 
 class _Store:
@@ -113,19 +122,19 @@ class _Store:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.held = 0
-        self._map: dict[tuple, list[_Entry]] = {}
+        self._map: dict[tuple, list[_Entry | _GapEntry]] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._map.values())
 
-    def get(self, key: tuple) -> list[_Entry] | None:
+    def get(self, key: tuple) -> list[_Entry | _GapEntry] | None:
         return self._map.get(key)
 
     def clear(self) -> None:
         self._map.clear()
         self.held = 0
 
-    def put(self, key: tuple, entry: _Entry) -> None:
+    def put(self, key: tuple, entry: _Entry | _GapEntry) -> None:
         if entry.size > self.max_bytes:
             return
         entries = self._map.setdefault(key, [])
@@ -142,7 +151,8 @@ def _gap_key(html: bytes, pos: int, end: int) -> tuple:
     return (b"gap", end - pos, html[pos:pos + 24], html[end - 24:end])
 
 
-def _shift_slot(s: Slot, d: int) -> Slot:
+def shift_slot(s: Slot, d: int) -> Slot:
+    """`s` with every offset moved by `d` (the same Slot when `d` is 0)."""
     if d == 0:
         return s
     lay = s.layout

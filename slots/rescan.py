@@ -23,7 +23,7 @@ import re
 
 from slots import charset as cs
 from slots.model import Problem, ScannedPage
-from slots.memo import _shift_slot
+from slots.memo import shift_slot
 
 MAX_TOKEN_BYTES = 1024  # a longer difference is not a token
 MAX_RUNS = 16  # tokens of unchanged length at more places than this: scan
@@ -84,7 +84,7 @@ def rescan(old_html: bytes, old_page: ScannedPage, html: bytes, *, charset: str 
 
     tag = old_page.page_item_tag
     return ScannedPage(
-        slots=tuple(_shift_slot(x, delta) if x.start >= right else x for x in old_page.slots),
+        slots=tuple(shift_slot(x, delta) if x.start >= right else x for x in old_page.slots),
         problems=tuple(Problem(p.reason, p.slot, moved(p.offset)) for p in old_page.problems),
         tag_offset=None if old_page.tag_offset is None else moved(old_page.tag_offset),
         page_item=old_page.page_item,

@@ -121,7 +121,7 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
         t_start, c_start, c_end, t_end = layout.template
         template = html[c_start:c_end]
         cap = min(x for x in (slot.limit, slot.max_items, 1000) if x is not None)
-        rendered = [esc.render_item(template, item, d.fields, utf8) for item in d.fill[: max(cap, 0)]]
+        rendered = esc.render_items(template, d.fill[: max(cap, 0)], d.fields, utf8)
         if not rendered and d.fill:
             return None, "nothing to fill: fallback kept"
         if not layout.items:
