@@ -17,7 +17,6 @@ import os
 import random
 import signal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -189,8 +188,8 @@ class TailorApp:
         pipeline = HtmlPipeline(s, tag_html=self._tag_html, services=self.services, metrics=self.metrics, clock=self.clock, rng=self._rng)
         self.pipeline = pipeline
         self.forwarder = Forwarder(s, self.upstream, pipeline, self.metrics)
-        relay = WebSocketRelay(origin=p.origin, trusted=self._trusted, origin_host=urlsplit(p.origin).netloc.encode(),
-                               preserve_host=p.preserve_host, connect_timeout=p.connect_timeout)
+        relay = WebSocketRelay(origin=p.origin, trusted=self._trusted, preserve_host=p.preserve_host,
+                               connect_timeout=p.connect_timeout)
         await relay.start()
         self.websockets = relay
         if s.source and self.services is not None:

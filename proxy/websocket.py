@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
@@ -42,14 +43,14 @@ def _close_code(code: int | None, default: int) -> int:
 class WebSocketRelay:
     """ASGI handler for `websocket` scopes. `start()` and `aclose()` belong to the app's lifespan."""
 
-    def __init__(self, *, origin: str, trusted: H.TrustedProxies, origin_host: bytes, preserve_host: bool = False,
+    def __init__(self, *, origin: str, trusted: H.TrustedProxies, preserve_host: bool = False,
                  connect_timeout: float = 5.0, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
-        scheme, sep, rest = origin.rstrip("/").partition("://")
-        if not sep or scheme not in ("http", "https"):
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"origin must be http(s)://host[:port], got {origin!r}")
-        self._base = ("wss://" if scheme == "https" else "ws://") + rest
+        self._base = ("wss://" if parts.scheme == "https" else "ws://") + origin.rstrip("/").partition("://")[2]
         self._trusted = trusted
-        self._origin_host = origin_host
+        self._origin_host = parts.netloc.encode()
         self._preserve_host = preserve_host
         self._connect_timeout = connect_timeout
         self._max_message = max_message_bytes
