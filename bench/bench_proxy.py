@@ -206,7 +206,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--clients", default="aiohttp,httpx-aiohttp,httpx")
+    ap.add_argument("--clients", default="httptools,aiohttp,httpx-aiohttp,httpx")
     ap.add_argument("--only", default="", help="run only the cases whose label contains this text")
     args = ap.parse_args()
 

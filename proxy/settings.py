@@ -47,7 +47,7 @@ class ProxySettings(_Section):
     workers: PositiveInt = 1
     public_url: str | None = None  # how visitors reach Tailor; default: the request's own scheme and Host
     preserve_host: bool = False  # send the visitor's Host to the origin (CMSs that build links from it)
-    upstream_client: Literal["aiohttp", "httpx-aiohttp", "httpx"] = "aiohttp"
+    upstream_client: Literal["httptools", "aiohttp", "httpx-aiohttp", "httpx"] = "httptools"
     connect_timeout: PositiveFloat = DEFAULT_CONNECT_TIMEOUT
     read_timeout: PositiveFloat = DEFAULT_READ_TIMEOUT
     html_max_bytes: PositiveInt = DEFAULT_HTML_MAX_BYTES

@@ -6,9 +6,11 @@ follows redirects, never reads proxy settings from the environment, and
 never decodes bodies (bytes pass through as the origin sent them). Library
 errors are translated here, once, into UpstreamError / UpstreamTimeout.
 
-Three interchangeable transports, chosen by `[proxy] upstream_client`:
-`aiohttp` (default: fastest in bench/bench_proxy.py), `httpx-aiohttp` and
-`httpx` (httpx's own pool; slow under concurrency, encode/httpx#3215).
+Four interchangeable transports, chosen by `[proxy] upstream_client`:
+`httptools` (default: Tailor's own lean HTTP/1.1 client on llhttp, in
+proxy/upstream_httptools.py; fastest in bench/bench_proxy.py), `aiohttp`,
+`httpx-aiohttp` and `httpx` (httpx's own pool; slow under concurrency,
+encode/httpx#3215).
 """
 
 from __future__ import annotations
@@ -242,6 +244,10 @@ class HttpxUpstream:
 
 
 def create_upstream(kind: str, *, connect_timeout: float, read_timeout: float, max_connections: int) -> Upstream:
+    if kind == "httptools":
+        from proxy.upstream_httptools import HttptoolsUpstream
+
+        return HttptoolsUpstream(connect_timeout=connect_timeout, read_timeout=read_timeout, max_connections=max_connections)
     if kind == "aiohttp":
         return AiohttpUpstream(connect_timeout=connect_timeout, read_timeout=read_timeout, max_connections=max_connections)
     if kind in ("httpx", "httpx-aiohttp"):

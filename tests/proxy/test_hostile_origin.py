@@ -109,7 +109,7 @@ def one_request_per_connection_origin():
         thread.join(5)
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx-aiohttp", "httpx"])
+@pytest.mark.parametrize("client", ["httptools", "aiohttp", "httpx-aiohttp", "httpx"])
 def test_a_stale_pooled_connection_is_retried_once_for_idempotent_requests_only(tmp_path, client):
     with one_request_per_connection_origin() as (origin, seen):
         settings = load_settings(None, origin=origin, data_dir=str(tmp_path), read_timeout=2.0, upstream_client=client)
