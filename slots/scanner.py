@@ -98,11 +98,26 @@ def _scan(html: bytes, charset: str | None, fast: bool, memo: ScanMemo | None = 
 def _quoted_gt(stretch: bytes) -> bool:
     """Whether a quoted attribute value in `stretch` (ordinary markup) may hold a '>'."""
     seg = stretch.translate(None, _NOT_QUOTING)
+    # The common case first, two counts: every '=' opens an empty-looking '""' (no '=', "'" nor '>' in any
+    # double-quoted value, no single-quoted value), so no quoted value holds a '>'.
+    if seg.count(b"=") == seg.count(b'=""'):
+        return False
     # Every '="' followed by '"' (and likewise for "'"): no quoted value holds a '>' (counting is
     # cheaper than searching, sre stops at every '='). Otherwise search, after dropping empty values.
     if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
         return _QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None
     return False
+
+
+def _codec(charset: str | None) -> str | None:
+    """`charset` when bytes decode with it (then cs.decode_text(raw, charset) is raw.decode(charset, "replace"))."""
+    if charset is None:
+        return None
+    try:
+        b"".decode(charset, "replace")
+    except LookupError:
+        return None
+    return charset
 
 
 def _int(raw: bytes | None) -> int | None:
@@ -118,12 +133,13 @@ class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
                  "fast", "candidates", "ci", "opener", "memo", "page_item_tag",
-                 "meta_csp")
+                 "meta_csp", "codec")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
         self.n = len(html)
         self.charset = charset
+        self.codec: str | None = None  # the charset, once known to decode (cs.decode_text's first choice)
         self.problems: list[Problem] = []
         self.slots: list[Slot] = []
         self.names: dict[str, int] = {}
@@ -150,6 +166,7 @@ class _Scanner:
         html = self.html
         charset, refusal = cs.page_charset(html, self.charset)
         self.charset = charset
+        self.codec = _codec(charset)
         if refusal is not None:
             return ScannedPage(problems=(Problem(refusal),), size=self.n, charset=charset)
         if _ANY_MARKER.search(html) is not None:
@@ -364,7 +381,8 @@ class _Scanner:
     def _text(self, raw: bytes | None) -> str | None:
         if raw is None:
             return None
-        s = cs.decode_text(raw, self.charset)
+        codec = self.codec
+        s = raw.decode(codec, "replace") if codec is not None else cs.decode_text(raw, self.charset)
         return _unescape(s) if "&" in s else s
 
     def _item(self, attrs: dict[bytes, bytes], page: bool = False) -> Item | None:
@@ -378,7 +396,7 @@ class _Scanner:
         if not ident:
             return None
         raw = get(b"data-tags")
-        tags = () if raw is None else tuple(t for t in (s.strip() for s in text(raw).split(",")) if t)  # type: ignore[union-attr]
+        tags = () if raw is None else tuple(filter(None, map(str.strip, text(raw).split(","))))  # type: ignore[union-attr]
         title, url, image = get(b"data-title"), get(b"data-url"), get(b"data-image")
         price, category = get(b"data-price"), get(b"data-category")
         return Item(id=ident, tags=tags, title=None if title is None else text(title), url=None if url is None else text(url),
@@ -468,14 +486,19 @@ _RAW = tk.RAWTEXT | {b"script", b"plaintext"}
 
 
 def _frag_token(lax: bool) -> re.Pattern[bytes]:
-    """parse_fast()'s token: skip inert units, then a whole tag (its '>' optional, so a tag the cap cuts is
-    still seen; group 6 None) or '<!' / '<?'. Groups: 2 '<', 3 '/', 4 name, 5 attributes, 6 '>'.
+    """parse_fast()'s token: skip inert units, then a whole element made of inert units (a "unit", typically
+    an item: groups 2-5), or a whole tag (its '>' optional, so a tag the cap cuts is still seen; group 10
+    None) or '<!' / '<?' (groups 6-10: 6 '<', 7 '/', 8 name, 9 attributes, 10 '>').
 
     Inert: text (a '<' that starts no token is text, as in parse()); a void element, or an element
     holding only text, whose attribute names do not start with data- and whose start tag closes no
     open element. `lax` (no <p> is open): p-closing start tags count as closing nothing. Names are
     matched in lower case only (case-sensitive alternations are much cheaper in sre): an upper-case
     tag is simply not skipped.
+
+    A unit is an element (any attributes; not <p>, nor one whose start tag may close an open element)
+    holding only inert units, closed by its own end tag: the stack would take it and give it back with
+    nothing in between, so parse_fast() reads it in one step (its start tag and its end).
     """
     delim = rb"(?=[\t\n\f\r />])"
     text = rb"(?:[^<]++|<(?![A-Za-z!?]|/[A-Za-z]))"
@@ -486,10 +509,16 @@ def _frag_token(lax: bool) -> re.Pattern[bytes]:
     if not lax:
         closers |= _P_CLOSERS
     void = rb"<(?:" + b"|".join(sorted(voids)) + rb")" + delim + no_data_attrs + rb">"
-    pair = (rb"<(?P<n>(?!(?:" + b"|".join(sorted(closers)) + rb")" + delim + rb")[a-z][a-z0-9]*+)" + delim + no_data_attrs
-            + rb">" + text + rb"*+</(?P=n)" + delim + tk.ATTRS + rb">")
-    return re.compile(rb"(?:" + text + rb"|" + void + rb"|" + pair + rb")*+(<)(?:(/?)(" + tk.TAGNAME + rb")("
-                      + tk.ATTRS + rb")(>)?|[!?])")
+
+    def pair(group: bytes) -> bytes:
+        return (rb"<(?P<" + group + rb">(?!(?:" + b"|".join(sorted(closers)) + rb")" + delim + rb")[a-z][a-z0-9]*+)"
+                + delim + no_data_attrs + rb">" + text + rb"*+</(?P=" + group + rb")" + delim + tk.ATTRS + rb">")
+
+    inert = rb"(?:" + text + rb"|" + void + rb"|" + pair(b"n") + rb")*+"
+    unit = (rb"(<)(?P<u>(?!(?:" + b"|".join(sorted(closers | {b"p"})) + rb")" + delim + rb")[a-z][a-z0-9]*+)" + delim
+            + rb"(" + tk.ATTRS + rb")(>)(?:" + text + rb"|" + void + rb"|" + pair(b"m") + rb")*+</(?P=u)" + delim
+            + tk.ATTRS + rb">")
+    return re.compile(inert + rb"(?:" + unit + rb"|(<)(?:(/?)(" + tk.TAGNAME + rb")(" + tk.ATTRS + rb")(>)?|[!?]))")
 
 
 _FRAG_LAX = _frag_token(True)
@@ -633,20 +662,27 @@ class _Fragment:
             t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
             if t is None:
                 return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
-            _, _, slash, tname, raw_attrs, gt = t.groups()
-            p = t.start(2)
-            if tname is None:  # '<!' or '<?'
-                pos = tk.comment_end(html, p) if html.startswith(b"<!--", p) else tk.markup_declaration_end(html, p)
-                if pos >= n:
-                    return "unterminated comment inside slot: left as is"
-                continue
-            if gt is None:  # no '>' before the cap: read the tag as parse() does, past the cap
-                t = (tk.END_TAG if slash else tk.START_TAG).match(html, p)
-                if t is None:
-                    return "unterminated tag inside slot: left as is"
-                if not slash:
-                    raw_attrs = t.group(2)
-            pos = end = t.end()
+            _, _, uname, uattrs, _, _, _, slash, tname, raw_attrs, gt = t.groups()
+            if uname is not None:  # a whole element of inert units: its start tag, then straight to its end
+                p = t.start(2)
+                tname, raw_attrs, slash = uname, uattrs, None
+                pos = end = t.end(5)
+                unit_end = t.end()
+            else:
+                unit_end = -1
+                p = t.start(7)
+                if tname is None:  # '<!' or '<?'
+                    pos = tk.comment_end(html, p) if html.startswith(b"<!--", p) else tk.markup_declaration_end(html, p)
+                    if pos >= n:
+                        return "unterminated comment inside slot: left as is"
+                    continue
+                if gt is None:  # no '>' before the cap: read the tag as parse() does, past the cap
+                    t = (tk.END_TAG if slash else tk.START_TAG).match(html, p)
+                    if t is None:
+                        return "unterminated tag inside slot: left as is"
+                    if not slash:
+                        raw_attrs = t.group(2)
+                pos = end = t.end()
             if slash:
                 ename = tname.lower()
                 top = stack[-1]
@@ -689,7 +725,7 @@ class _Fragment:
                 continue
             sname = tname.lower()
             attrs = tk.attributes(raw_attrs) if b"data-" in raw_attrs else None
-            if sname in _IMPLIES_END:
+            if sname in _IMPLIES_END and not (lax and sname in _P_CLOSERS):  # lax: no <p> to close
                 if self._imply_end(stack, sname, p):
                     return f"<{sname.decode(errors='replace')}> would close the slot element itself: left as is"
                 in_item = sum(1 for x in stack if x[1] == 1)
@@ -719,6 +755,12 @@ class _Fragment:
                 kind, extra, item_parent = role
             else:
                 kind, extra = 0, None
+            if unit_end >= 0:  # pushed, nothing inert in it changes a thing, popped by its end tag
+                if kind == 1:
+                    items.append(extra)
+                    item_spans.append((p, unit_end))
+                pos = unit_end
+                continue
             if sname in tk.VOID:
                 if kind == 1:
                     items.append(extra)
