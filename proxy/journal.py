@@ -1,8 +1,11 @@
-"""The durable event journal: one SQLite file (WAL), one writer thread per process, group commit.
+"""The durable event journal: one SQLite file (WAL), group commit.
 
 Rule: a write is acknowledged only after the transaction holding it has
-committed. Callers submit jobs (functions of a connection); the writer thread
-takes every job waiting (up to MAX_BATCH_EVENTS events), runs them in one
+committed. A `Committer` runs a batch of jobs in one transaction; it drives
+the collector's journal process (proxy.journal_process, no GIL shared with
+the event loop) and each process's `GroupCommitWriter` thread (links,
+deletes, retention, catalog items). Callers submit jobs (functions of a
+connection); the writer takes every job waiting (up to MAX_BATCH_EVENTS events), runs them in one
 `BEGIN IMMEDIATE` transaction, each inside its own savepoint (a failing job
 fails alone), commits, then resolves every job's future at once. Requests that
 arrive while a commit is in flight ride the next one, so batches grow with load
@@ -273,7 +276,9 @@ class TransactionObserver(Protocol):
         """Some of the transaction's writes were undone (whole or to a savepoint)."""
 
 
-class _Job:
+class Job:
+    """One unit of work for a commit: `fn(conn)`, or a payload for `batch_fn`; `ok`/`result` once run."""
+
     __slots__ = ("fn", "batch_fn", "payload", "weight", "future", "loop", "ok", "result")
 
     def __init__(
@@ -304,11 +309,21 @@ class _Job:
 _STOP = object()
 
 
-class GroupCommitWriter:
-    """The process's single writer: a thread that batches jobs into transactions."""
+class Committer:
+    """One writer connection's transactions: a batch of jobs in, one commit, each job's outcome out.
+
+    Used by the in-process `GroupCommitWriter` thread and by the journal
+    process (proxy.journal_process), which owns the collector's writes.
+    """
 
     def __init__(
-        self, path: Path, *, sync: str = "normal", setup: Callable[[sqlite3.Connection], None] | None = None, restart_wal_frames: int = RESTART_WAL_FRAMES
+        self,
+        path: Path,
+        *,
+        sync: str = "normal",
+        setup: Callable[[sqlite3.Connection], None] | None = None,
+        restart_wal_frames: int = RESTART_WAL_FRAMES,
+        checkpoints: bool = True,
     ) -> None:
         self._conn = connect(path, sync=sync)
         # Checkpoints (copying the WAL into the database, with fsyncs) run in their own
@@ -319,82 +334,26 @@ class GroupCommitWriter:
         # Savepoint journals (every batch runs in one) stay in memory instead of
         # spilling to a temp file once a batch dirties more than 64 KiB.
         self._conn.execute("PRAGMA temp_store = MEMORY")
-        self._checkpointer = _Checkpointer(path, restart_wal_frames)
+        self._checkpointer = _Checkpointer(path, restart_wal_frames) if checkpoints else None
         if setup is not None:
             setup(self._conn)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._observers: list[TransactionObserver] = []
-        self._closed = False
-        self._failed: BaseException | None = None
         self.commits = 0
         self.checkpoints_finished = 0
         self._checkpoints_seen = 0
-        self._thread = threading.Thread(target=self._run, name="tailor-journal-writer", daemon=True)
-        self._thread.start()
 
     def observe(self, observer: TransactionObserver) -> None:
-        """Tell `observer` about every transaction from now on (call before submitting work)."""
         self._observers.append(observer)
 
-    async def submit(self, fn: Callable[[sqlite3.Connection], T], *, weight: int = 1) -> T:
-        """Run `fn(conn)` inside the next group commit; returns once that commit is durable."""
-        if self._closed or self._failed is not None:
-            raise StoreError("the event journal is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, weight, future, loop))
-        return await future
-
-    async def submit_batched(self, batch_fn: BatchFn, payload: Any, *, weight: int = 1) -> Any:
-        """Like `submit`, but consecutive jobs with the same `batch_fn` run as one call.
-
-        `batch_fn(conn, payloads)` returns one result per payload, in order. If it
-        raises (anything but an OperationalError), each payload runs alone in
-        its own savepoint, so a bad one fails by itself.
-        """
-        if self._closed or self._failed is not None:
-            raise StoreError("the event journal is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Job(None, weight, future, loop, batch_fn, payload))
-        return await future
-
-    def submit_nowait(self, fn: Callable[[sqlite3.Connection], Any], *, weight: int = 1) -> None:
-        """Fire and forget (catalog upserts and other writes off the request path)."""
-        if not self._closed and self._failed is None:
-            self._queue.put(_Job(fn, weight, None, None))
-
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._checkpointer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._conn.close()
 
-    def _run(self) -> None:
-        pending: Any = None
-        while True:
-            job = pending if pending is not None else self._queue.get()
-            pending = None
-            if job is _STOP:
-                return
-            batch = [job]
-            weight = job.weight
-            while weight < MAX_BATCH_EVENTS:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP or weight + nxt.weight > MAX_BATCH_EVENTS:
-                    pending = nxt
-                    break
-                batch.append(nxt)
-                weight += nxt.weight
-            self._commit(batch)
-            if self._checkpointer.passes != self._checkpoints_seen:
-                self._finish_checkpoint()
+    def after_commit(self) -> None:
+        """Between two commits: finish the checkpointer's pass if it left a long WAL."""
+        if self._checkpointer is not None and self._checkpointer.passes != self._checkpoints_seen:
+            self._finish_checkpoint()
 
     def _finish_checkpoint(self) -> None:
         """Copy the few frames committed while the checkpointer's pass ran.
@@ -409,6 +368,7 @@ class GroupCommitWriter:
         happens only once the WAL is `restart_wal_frames` long: done after
         every 0.3 s pass, it put such a stall in front of 1-2% of requests.
         """
+        assert self._checkpointer is not None
         self._checkpoints_seen = self._checkpointer.passes
         self.checkpoints_finished += 1
         try:
@@ -416,7 +376,8 @@ class GroupCommitWriter:
         except sqlite3.Error:
             pass  # the safety net (wal_autocheckpoint) still bounds the WAL
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def commit(self, batch: list[Job]) -> None:
+        """Run `batch` in one transaction; every job's `ok` and `result` tell its outcome."""
         conn = self._conn
         observers = self._observers
         error: BaseException | None = None
@@ -453,10 +414,111 @@ class GroupCommitWriter:
             error = StoreError(f"journal write failed: {exc}")
         except BaseException as exc:  # noqa: BLE001 - report, keep the writer alive
             error = StoreError(f"journal write failed: {exc!r}")
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            if error is not None:
+        if error is not None:
+            for job in batch:
                 job.ok, job.result = False, error
+
+
+def job_error(job: Job) -> StoreError:
+    """What a failed job's caller is told."""
+    if isinstance(job.result, StoreError):
+        return job.result
+    return StoreError(f"journal job failed: {job.result!r}")
+
+
+class GroupCommitWriter:
+    """The process's single writer: a thread that batches jobs into transactions."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sync: str = "normal",
+        setup: Callable[[sqlite3.Connection], None] | None = None,
+        restart_wal_frames: int = RESTART_WAL_FRAMES,
+        checkpoints: bool = True,
+    ) -> None:
+        self._committer = Committer(path, sync=sync, setup=setup, restart_wal_frames=restart_wal_frames, checkpoints=checkpoints)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tailor-journal-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def commits(self) -> int:
+        return self._committer.commits
+
+    @property
+    def checkpoints_finished(self) -> int:
+        return self._committer.checkpoints_finished
+
+    def observe(self, observer: TransactionObserver) -> None:
+        """Tell `observer` about every transaction from now on (call before submitting work)."""
+        self._committer.observe(observer)
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T], *, weight: int = 1) -> T:
+        """Run `fn(conn)` inside the next group commit; returns once that commit is durable."""
+        if self._closed or self._failed is not None:
+            raise StoreError("the event journal is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(Job(fn, weight, future, loop))
+        return await future
+
+    async def submit_batched(self, batch_fn: BatchFn, payload: Any, *, weight: int = 1) -> Any:
+        """Like `submit`, but consecutive jobs with the same `batch_fn` run as one call.
+
+        `batch_fn(conn, payloads)` returns one result per payload, in order. If it
+        raises (anything but an OperationalError), each payload runs alone in
+        its own savepoint, so a bad one fails by itself.
+        """
+        if self._closed or self._failed is not None:
+            raise StoreError("the event journal is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(Job(None, weight, future, loop, batch_fn, payload))
+        return await future
+
+    def submit_nowait(self, fn: Callable[[sqlite3.Connection], Any], *, weight: int = 1) -> None:
+        """Fire and forget (catalog upserts and other writes off the request path)."""
+        if not self._closed and self._failed is None:
+            self._queue.put(Job(fn, weight, None, None))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._committer.close()
+
+    def _run(self) -> None:
+        pending: Any = None
+        while True:
+            job = pending if pending is not None else self._queue.get()
+            pending = None
+            if job is _STOP:
+                return
+            batch = [job]
+            weight = job.weight
+            while weight < MAX_BATCH_EVENTS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP or weight + nxt.weight > MAX_BATCH_EVENTS:
+                    pending = nxt
+                    break
+                batch.append(nxt)
+                weight += nxt.weight
+            self._commit(batch)
+            self._committer.after_commit()
+
+    def _commit(self, batch: list[Job]) -> None:
+        self._committer.commit(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
+        for job in batch:
             if job.future is not None and job.loop is not None:
                 by_loop.setdefault(job.loop, []).append(job)
         for loop, jobs in by_loop.items():
@@ -471,7 +533,7 @@ def _rolled_back(observers: list[TransactionObserver]) -> None:
         observer.rolled_back()
 
 
-def _run_alone(conn: sqlite3.Connection, job: _Job, observers: list[TransactionObserver]) -> None:
+def _run_alone(conn: sqlite3.Connection, job: Job, observers: list[TransactionObserver]) -> None:
     conn.execute("SAVEPOINT job")
     try:
         job.result = job.run_alone(conn)
@@ -486,7 +548,7 @@ def _run_alone(conn: sqlite3.Connection, job: _Job, observers: list[TransactionO
         job.result = exc
 
 
-def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[_Job], observers: list[TransactionObserver]) -> bool:
+def _run_together(conn: sqlite3.Connection, batch_fn: BatchFn, jobs: list[Job], observers: list[TransactionObserver]) -> bool:
     """One call for all `jobs`; False (and nothing written) if it failed, so they run alone."""
     conn.execute("SAVEPOINT jobs")
     try:
@@ -519,6 +581,7 @@ class _Checkpointer:
 
     def __init__(self, path: Path, restart_frames: int) -> None:
         self._conn = connect(path)
+        self._path = path
         self._restart_frames = restart_frames
         self.passes = 0
         self._stopping = threading.Event()
@@ -545,14 +608,12 @@ class _Checkpointer:
         self._conn.close()
 
 
-def _resolve(jobs: list[_Job]) -> None:
+def _resolve(jobs: list[Job]) -> None:
     for job in jobs:
         fut = job.future
         if fut is None or fut.done():
             continue
         if job.ok:
             fut.set_result(job.result)
-        elif isinstance(job.result, StoreError):
-            fut.set_exception(job.result)
         else:
-            fut.set_exception(StoreError(f"journal job failed: {job.result!r}"))
+            fut.set_exception(job_error(job))

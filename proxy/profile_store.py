@@ -19,9 +19,11 @@ no SQL (~1 us, with or without collector load: no sqlite3 call that would
 hand the GIL to the busy writer thread); a miss is two point reads inline on
 the event loop (a WAL read never waits on writers, and asyncio.to_thread's
 round trip alone is 63 us); everything that writes goes through the
-journal's writer thread.
+journal's writers: `record`s go to the journal process
+(proxy.journal_process: its own GIL, so commits never wait for the busy event
+loop), the rare rest to this process's writer thread.
 
-The writer keeps the profiles it saved, decoded (`_WriterProfiles`), and
+The journal process (`RecordWriter`) keeps the profiles it saved, decoded (`_WriterProfiles`), and
 each visitor's canonical key, so a commit folds into them without reading
 and decoding each one again; that cache holds committed state only, and is
 dropped when another connection has committed since (`PRAGMA data_version`),
@@ -51,7 +53,8 @@ import msgspec
 from proxy import events as ev
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.errors import StoreError
-from proxy.journal import ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
+from proxy.journal import ChangeBoard, Committer, GroupCommitWriter, Job, change_board_path, connect, create_schema, db_path, job_error
+from proxy.journal_process import JournalProcess, RecordFrame, Result
 from proxy.profile_fold import fold, forget_behaviour, merge
 from proxy.profile_model import CatalogStats, Profile
 from proxy.settings import ProfileSettings, Settings
@@ -103,12 +106,20 @@ class ProfileStore:
     """SQLite-backed profiles; open with `await ProfileStore.open(settings)`."""
 
     def __init__(
-        self, settings: Settings, path: Path, writer: GroupCommitWriter, reader: sqlite3.Connection, clock: Clock, board: ChangeBoard | None = None
+        self,
+        settings: Settings,
+        path: Path,
+        writer: GroupCommitWriter,
+        reader: sqlite3.Connection,
+        clock: Clock,
+        board: ChangeBoard | None = None,
+        journal: JournalProcess | None = None,
     ) -> None:
         self.settings = settings
         self._profiles_settings: ProfileSettings = settings.profiles
         self._path = path
-        self._writer = writer
+        self._writer = writer  # this process's writes: links, deletes, retention, catalog items
+        self._journal = journal  # the collector's writes (`record`), in the journal process
         self._board = board if board is not None else ChangeBoard(change_board_path(str(path.parent)))
         self._writer_profiles = _WriterProfiles(WRITER_MAX_PROFILES, self._board)
         writer.observe(self._writer_profiles)
@@ -128,13 +139,19 @@ class ProfileStore:
     async def open(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> ProfileStore:
         path = db_path(settings.proxy.data_dir)
         await asyncio.to_thread(create_schema, path)
-        writer = await asyncio.to_thread(GroupCommitWriter, path, sync=settings.collector.sync)
+        # The journal process checkpoints the WAL: it is the writer that keeps it growing.
+        writer = await asyncio.to_thread(GroupCommitWriter, path, sync=settings.collector.sync, checkpoints=False)
+        try:
+            journal = await JournalProcess.start(path, sync=settings.collector.sync, profiles=settings.profiles)
+        except BaseException:
+            await asyncio.to_thread(writer.close)
+            raise
         reader = connect(path, sync=settings.collector.sync, readonly=True)
         # This connection reads on the event loop (get_now): a locked database (WAL recovery after a crash)
         # must cost a page at most its decision deadline, never the 5 s writers may wait.
         reader.execute(f"PRAGMA busy_timeout = {max(1, int(settings.decisions.deadline_ms))}")
         board = ChangeBoard(change_board_path(settings.proxy.data_dir))
-        store = cls(settings, path, writer, reader, clock, board)
+        store = cls(settings, path, writer, reader, clock, board, journal)
         store._items = {item.id: item for item in await asyncio.to_thread(store._read_items)}
         return store
 
@@ -142,6 +159,8 @@ class ProfileStore:
         if self._closed:
             return
         self._closed = True
+        if self._journal is not None:
+            await self._journal.close()
         await asyncio.to_thread(self._writer.close)
         self._reader.close()
         self._board.close()
@@ -154,10 +173,19 @@ class ProfileStore:
         """Journal + fold; durable when it returns. Raises StoreError if not persisted."""
         if not events:
             return RecordResult(0, 0)
+        if self._closed:
+            raise StoreError("the profile store is closed")
         keep = [event for event in events if isinstance(event, ev.Consent)] if gpc else list(events)
+        if self._journal is not None:
+            return RecordResult(*await self._journal.record(vid, keep, ignored=len(events) - len(keep), received=received, gpc=gpc))
         request = _RecordRequest(vid, keep, len(events) - len(keep), received, gpc, self._profiles_settings)
         result: RecordResult = await self._writer.submit_batched(self._record_batch, request, weight=len(events))
         return result
+
+    @property
+    def journal_commits(self) -> int:
+        """Group commits of `record`s so far."""
+        return self._journal.commits if self._journal is not None else self._writer.commits
 
     async def link_customer(self, vid: str, customer: str) -> None:
         if not customer:
@@ -358,6 +386,52 @@ class _RecordRequest:
         self.received = received
         self.gpc = gpc
         self.settings = settings
+
+
+class RecordWriter:
+    """The journal process's side of `record`: frames in, one transaction, one result per frame.
+
+    It keeps the decoded profiles it saved (`_WriterProfiles`) and stamps the
+    change board after each commit, before the results are sent back.
+    """
+
+    def __init__(self, path: Path, settings: ProfileSettings, *, sync: str = "normal") -> None:
+        self._committer = Committer(path, sync=sync)
+        try:
+            self._board = ChangeBoard(change_board_path(str(path.parent)))
+        except BaseException:
+            self._committer.close()
+            raise
+        self._profiles = _WriterProfiles(WRITER_MAX_PROFILES, self._board)
+        self._committer.observe(self._profiles)
+        self._batch = self._profiles.record_batch
+        self._settings = settings
+
+    @property
+    def commits(self) -> int:
+        return self._committer.commits
+
+    def commit(self, frames: list[RecordFrame]) -> list[Result]:
+        settings, batch_fn = self._settings, self._batch
+        jobs = [
+            Job(None, len(f.events) + f.ignored, None, None, batch_fn, _RecordRequest(f.vid, f.events, f.ignored, f.received, f.gpc, settings)) for f in frames
+        ]
+        self._committer.commit(jobs)
+        results: list[Result] = []
+        for job in jobs:
+            if job.ok:
+                r = job.result
+                results.append((r.accepted, r.duplicates, r.ignored))
+            else:
+                results.append(str(job_error(job)))
+        return results
+
+    def after_commit(self) -> None:
+        self._committer.after_commit()
+
+    def close(self) -> None:
+        self._committer.close()
+        self._board.close()
 
 
 class _WriterProfiles:

@@ -14,15 +14,27 @@ import pytest
 from proxy import events as ev
 from proxy.clock import FakeClock
 from proxy.errors import StoreError
-from proxy.journal import GroupCommitWriter, create_schema, db_path
+from proxy.journal import ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
 from proxy.profile_model import Profile
 from proxy.profile_store import ProfileStore, iter_events
+from proxy.settings import Settings
 from tests.collector.helpers import event, stored_ids
 from tests.collector.server_app import make_settings
 
 
 def page(item: str, event_id: str | None = None) -> ev.Event:
     return msgspec.convert(event("page_view", item=item, tags=["t"], id=event_id), ev.Event)  # type: ignore[arg-type]
+
+
+async def in_process_store(settings: Settings, clock: FakeClock) -> ProfileStore:
+    """A store whose `record`s run in this process's writer thread instead of the journal process:
+    the same batch function and writer cache (`_WriterProfiles`) the journal process runs, next to
+    jobs a test can slip into the same transaction (blockers, failing statements)."""
+    path = db_path(settings.proxy.data_dir)
+    await asyncio.to_thread(create_schema, path)
+    writer = await asyncio.to_thread(GroupCommitWriter, path)
+    board = ChangeBoard(change_board_path(settings.proxy.data_dir))
+    return ProfileStore(settings, path, writer, connect(path, readonly=True), clock, board)
 
 
 def test_concurrent_records_of_one_visitor_fold_into_one_profile(tmp_path: Path) -> None:
@@ -35,7 +47,7 @@ def test_concurrent_records_of_one_visitor_fold_into_one_profile(tmp_path: Path)
                 *(store.record("v1", [page(f"i{n}"), shared], received=clock.time()) for n in range(40)),
                 store.record("v2", [page("other")], received=clock.time()),
             )
-            assert store._writer.commits < 41  # they rode shared commits
+            assert store.journal_commits < 41  # they rode shared commits
             assert sum(r.accepted for r in results) == 40 + 1 + 1  # the shared event counts once
             assert sum(r.duplicates for r in results) == 39
             profile = await store.get("v1")
@@ -172,7 +184,7 @@ def test_many_ids_in_one_record(tmp_path: Path, n: int) -> None:
 def test_a_fold_undone_by_a_rollback_is_not_remembered(tmp_path: Path) -> None:
     async def scenario() -> None:
         clock = FakeClock()
-        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        store = await in_process_store(make_settings(str(tmp_path)), clock)
         try:
             await store.record("v1", [page("a")], received=clock.time())  # the writer now holds v1's profile
             started, gate = threading.Event(), threading.Event()
@@ -265,7 +277,7 @@ def test_the_wal_restarts_under_continuous_writes(tmp_path: Path) -> None:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 20  # a guard: the loop ends after the checkpointer's sixth pass
             n = 0
-            while writer._checkpointer.passes < 6 and loop.time() < deadline:
+            while writer._committer._checkpointer.passes < 6 and loop.time() < deadline:
                 batch = [writer.submit(lambda conn, k=n + i: conn.execute("INSERT OR REPLACE INTO items (id, body) VALUES (?, ?)", (f"i{k % 5000}", blob))) for i in range(4)]
                 await asyncio.gather(*batch)
                 n += 4
@@ -350,7 +362,7 @@ def test_one_commit_of_many_visitors_saves_every_profile(tmp_path: Path) -> None
 
     async def scenario() -> None:
         clock = FakeClock()
-        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        store = await in_process_store(make_settings(str(tmp_path)), clock)
         try:
             started, gate = threading.Event(), threading.Event()
             blocker = asyncio.ensure_future(store._writer.submit(lambda conn: started.set() or gate.wait(10)))
@@ -367,6 +379,36 @@ def test_one_commit_of_many_visitors_saves_every_profile(tmp_path: Path) -> None
                 profile = await store.get(f"v{n}")
                 assert profile is not None and profile.counters.page_views == 1
         finally:
+            await store.close()
+        assert len(stored_ids(str(tmp_path))) == 300
+
+    asyncio.run(scenario())
+
+
+def test_records_waiting_for_the_journal_process_share_its_next_commit(tmp_path: Path) -> None:
+    """While another connection holds the write lock, 300 records queue up in the journal process's
+    socket; once it is free they take at most a few commits, and every profile is saved."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        settings = make_settings(str(tmp_path))
+        store = await ProfileStore.open(settings, clock=clock)
+        blocker = sqlite3.connect(db_path(str(tmp_path)), isolation_level=None)
+        try:
+            commits = store.journal_commits
+            blocker.execute("BEGIN IMMEDIATE")  # as another worker's long transaction would
+            records = [asyncio.ensure_future(store.record(f"v{n}", [page(f"i{n % 7}")], received=clock.time())) for n in range(300)]
+            await asyncio.sleep(0.2)
+            assert not any(record.done() for record in records), "acknowledged before the commit"
+            blocker.execute("COMMIT")
+            results = await asyncio.gather(*records)
+            assert all((r.accepted, r.duplicates) == (1, 0) for r in results)
+            assert store.journal_commits - commits <= 3
+            for n in (0, 128, 299):
+                profile = await store.get(f"v{n}")
+                assert profile is not None and profile.counters.page_views == 1
+        finally:
+            blocker.close()
             await store.close()
         assert len(stored_ids(str(tmp_path))) == 300
 
