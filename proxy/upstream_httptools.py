@@ -183,6 +183,8 @@ class _Connection(asyncio.Protocol):
         while not resp._headers_done:
             if resp._error is not None:
                 raise resp._error
+            if resp._conn is None:  # pragma: no cover - an ended exchange without headers has an error
+                raise UpstreamError("origin connection closed")
             await self.wait("origin did not answer in time")
         return resp
 
@@ -381,7 +383,8 @@ class _Connection(asyncio.Protocol):
         status = self._parser.get_status_code()  # type: ignore[union-attr]
         if status < 200:
             if status == 101:
-                return  # feed_data raises HttpParserUpgrade: failed there
+                self._fail(UpstreamError("origin answered badly: unasked protocol switch"))
+                return
             self._informational = True  # 100 Continue, 103 Early Hints: the answer follows
             self._header_list = []
             return
@@ -414,6 +417,9 @@ class _Connection(asyncio.Protocol):
             return
         resp = self._response
         if resp is None or self._ended:
+            return
+        if not resp._headers_done:  # pragma: no cover - llhttp completes no message without its headers
+            self._fail(UpstreamError("origin answered badly: message without headers"))
             return
         self._keep_alive = self._parser.should_keep_alive()  # type: ignore[union-attr]
         resp._complete = True
