@@ -485,6 +485,22 @@ _IMPLIES_END = frozenset((b"li", b"dt", b"dd", b"option")) | _P_CLOSERS
 _RAW = tk.RAWTEXT | {b"script", b"plaintext"}
 
 
+def _alternation(words: set[bytes] | frozenset[bytes]) -> bytes:
+    """A regex matching exactly `words`, as a trie (`br|base` -> `b(?:r|ase)`): sre tries the branches of an
+    alternation one by one, so at each '<' it now tries the names sharing its first letter, not all of them."""
+    groups: dict[bytes, list[bytes]] = {}
+    empty = False
+    for w in sorted(set(words)):
+        if w:
+            groups.setdefault(w[:1], []).append(w[1:])
+        else:
+            empty = True
+    alts = [re.escape(k) + (_alternation(set(rest)) if rest != [b""] else b"") for k, rest in groups.items()]
+    if len(alts) == 1 and not empty:
+        return alts[0]
+    return b"(?:" + b"|".join(alts) + (b")?" if empty else b")")
+
+
 def _frag_token(lax: bool) -> re.Pattern[bytes]:
     """parse_fast()'s token: skip inert units, then a whole element made of inert units (a "unit", typically
     an item: groups 2-5), or a whole tag (its '>' optional, so a tag the cap cuts is still seen; group 10
@@ -508,15 +524,15 @@ def _frag_token(lax: bool) -> re.Pattern[bytes]:
     closers = set(tk.VOID) | _RAW | tk.FOREIGN | {b"template", b"li", b"dt", b"dd", b"option"}
     if not lax:
         closers |= _P_CLOSERS
-    void = rb"<(?:" + b"|".join(sorted(voids)) + rb")" + delim + no_data_attrs + rb">"
+    void = rb"<" + _alternation(voids) + delim + no_data_attrs + rb">"
 
     def pair(group: bytes) -> bytes:
-        return (rb"<(?P<" + group + rb">(?!(?:" + b"|".join(sorted(closers)) + rb")" + delim + rb")[a-z][a-z0-9]*+)"
+        return (rb"<(?P<" + group + rb">(?!" + _alternation(closers) + delim + rb")[a-z][a-z0-9]*+)"
                 + delim + no_data_attrs + rb">" + text + rb"*+</(?P=" + group + rb")" + delim + tk.ATTRS + rb">")
 
     inert = rb"(?:" + text + rb"|" + void + rb"|" + pair(b"n") + rb")*+"
-    unit = (rb"(<)(?P<u>(?!(?:" + b"|".join(sorted(closers | {b"p"})) + rb")" + delim + rb")[a-z][a-z0-9]*+)" + delim
-            + rb"(" + tk.ATTRS + rb")(>)(?:" + text + rb"|" + void + rb"|" + pair(b"m") + rb")*+</(?P=u)" + delim
+    unit = (rb"(<)(?P<u>(?!" + _alternation((closers | {b"p"}) - {b"template"}) + delim + rb")[a-z][a-z0-9]*+)" + delim
+            + rb"(" + tk.ATTRS + rb")(>)(?:" + text + rb"|" + void + rb"|" + pair(b"m") + rb")*+(</)(?P=u)" + delim
             + tk.ATTRS + rb">")
     return re.compile(inert + rb"(?:" + unit + rb"|(<)(?:(/?)(" + tk.TAGNAME + rb")(" + tk.ATTRS + rb")(>)?|[!?]))")
 
@@ -662,7 +678,7 @@ class _Fragment:
             t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
             if t is None:
                 return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
-            _, _, uname, uattrs, _, _, _, slash, tname, raw_attrs, gt = t.groups()
+            _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
             if uname is not None:  # a whole element of inert units: its start tag, then straight to its end
                 p = t.start(2)
                 tname, raw_attrs, slash = uname, uattrs, None
@@ -670,7 +686,7 @@ class _Fragment:
                 unit_end = t.end()
             else:
                 unit_end = -1
-                p = t.start(7)
+                p = t.start(8)
                 if tname is None:  # '<!' or '<?'
                     pos = tk.comment_end(html, p) if html.startswith(b"<!--", p) else tk.markup_declaration_end(html, p)
                     if pos >= n:
@@ -756,9 +772,8 @@ class _Fragment:
             else:
                 kind, extra = 0, None
             if unit_end >= 0:  # pushed, nothing inert in it changes a thing, popped by its end tag
-                if kind == 1:
-                    items.append(extra)
-                    item_spans.append((p, unit_end))
+                if kind:
+                    self._close([sname, kind, p, (extra, end)], unit_end, t.start(7), unit_end)
                 pos = unit_end
                 continue
             if sname in tk.VOID:
