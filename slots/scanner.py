@@ -30,12 +30,41 @@ MAX_ITEMS = 500  # items per slot beyond this: the slot is left as it is
 _INTERESTING_START = (rb"script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|template|svg|math"
                       rb"|head|body|meta|select|frameset")
 _INTERESTING_END = rb"template|svg|math|head|select"
-# Everything that cannot change how later bytes are read nor mark a slot, possessively.
-_SKIP = re.compile(
-    rb"(?:[^<]++|<(?![A-Za-z/!?])"
-    rb"|<(?!(?i:" + _INTERESTING_START + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
-    rb"|</(?!(?i:" + _INTERESTING_END + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">)*+"
-)
+
+
+# A whole comment, ending where tokenizer.comment_end() says (`<!-->` and `<!--->` at once).
+_COMMENT = rb"<!--(?:>|->|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
+
+
+def _skip(units: bool = True) -> re.Pattern[bytes]:
+    """Everything that cannot change how later bytes are read nor mark a slot, possessively.
+
+    Ordinary tags; and (`units`) whole units that _token() would read and drop without a trace (each only
+    when it ends before the next marker, the match's endpos, and its start tag has no attribute
+    named data-*, in any case): a comment, a doctype or bogus comment (not CDATA), a <head>, a
+    <meta> without charset / http-equiv, a raw text or RCDATA element (not noscript, whose reading
+    depends on where it is, nor plaintext, nor script: sre's walk through script text is slower than
+    tokenizer.script_end's search) closed by its end tag. Everything else stops the match.
+    """
+    d = rb"(?=[\t\n\f\r />])"
+    no_data = tk.ATTRS.replace(rb"|[^\t\n\f\r />][^", rb"|(?![Dd][Aa][Tt][Aa]-)[^\t\n\f\r />][^", 1)
+    no_meta = tk.ATTRS.replace(rb"|[^\t\n\f\r />][^", rb"|(?![Dd][Aa][Tt][Aa]-|(?i:charset|http-equiv)[\t\n\f\r /=>])"
+                               rb"[^\t\n\f\r />][^", 1)
+    assert no_data != tk.ATTRS and no_meta != tk.ATTRS
+    whole = [_COMMENT, rb"<!(?!--|\[CDATA\[)[^>]*+>", rb"<\?[^>]*+>",
+             rb"<(?i:head)" + d + no_data + rb">", rb"<(?i:meta)" + d + no_meta + rb">"]
+    for name in (b"style", b"title", b"textarea", b"xmp", b"iframe", b"noembed", b"noframes"):
+        whole.append(rb"<(?i:" + name + rb")" + d + no_data + rb">[^<]*+(?:<(?!/(?i:" + name + rb")[\t\n\f\r />])[^<]*+)*+</(?i:"
+                     + name + rb")" + d + tk.ATTRS + rb">")
+    return re.compile(
+        rb"(?:[^<]++|<(?![A-Za-z/!?])"
+        rb"|<(?!(?i:" + _INTERESTING_START + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
+        rb"|</(?!(?i:" + _INTERESTING_END + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
+        + (b"|" + b"|".join(whole) if units else b"") + rb")*+"
+    )
+
+
+_SKIP = _skip()
 # Fast path (after the head): where the exact walk would have to stop. The constructs that
 # change how later bytes are read (comments, bogus comments, raw text, template, foreign
 # content, select, frameset) and the end tags that close them; ASCII case-insensitive.
