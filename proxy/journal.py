@@ -575,8 +575,16 @@ class _Checkpointer:
     copies again what was committed meanwhile, until that remainder is small
     (each pass is usually several times faster than the writer fills the
     WAL) or MAX_CHECKPOINT_PASSES ran. If it left a remainder in a WAL of at
-    least `restart_frames`, it counts a pass in `passes`, and the writer
+    least `restart_frames`, it flushes the database file (fdatasync), copies
+    once more what came meanwhile, counts a pass in `passes`, and the writer
     finishes it.
+
+    Why the flush: SQLite syncs the database file only at the end of a
+    checkpoint that copied the whole WAL, i.e. inside the writer's finishing
+    step, which then had ~64 MB of copied pages to write out: a 12-13 ms
+    stall in front of every request waiting (measured with the writer in its
+    own process, where nothing else was left in the tail). Flushed here,
+    off the writer's path, that sync finds only the last pass's pages.
     """
 
     def __init__(self, path: Path, restart_frames: int) -> None:
@@ -598,9 +606,24 @@ class _Checkpointer:
                         break  # nothing to copy, the WAL restarted under us, or little is left
                     previous = frames
                 if copied > 0 and frames >= self._restart_frames:
+                    self._flush_database()
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.passes += 1
             except sqlite3.Error:
                 pass  # busy or I/O trouble: the next round (or the writer's safety net) retries
+
+    def _flush_database(self) -> None:
+        """Write the pages copied so far to disk now (only adds durability: the same file, any descriptor)."""
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fdatasync(fd)
+        except OSError:
+            pass  # SQLite's own sync at the end of the checkpoint still runs
+        finally:
+            os.close(fd)
 
     def stop(self) -> None:
         self._stopping.set()
