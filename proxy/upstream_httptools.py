@@ -20,6 +20,9 @@ and hand back status, headers and the body as it arrives. Rules:
 - **Timeouts:** `connect_timeout` to connect (502); `read_timeout` of silence
   while waiting for the headers (UpstreamTimeout, a 504) or for more of the
   body (UpstreamTimeout mid-body).
+- **Bounded memory:** headers, trailers and chunk lines may take at most
+  MAX_FRAMING bytes in a row without a byte of body between them (httptools
+  would otherwise gather an endless header value whole before calling us).
 - **Backpressure:** reading from the origin pauses while more than
   HIGH_WATER bytes of body wait for the caller, so a large download streams
   through at the visitor's pace and is never held whole.
@@ -48,6 +51,7 @@ LOW_WATER = 64 * 1024
 IDLE_SECONDS = 15.0  # aiohttp's keep-alive default; origins close theirs after 2-75 s
 BODY_REUSE_SECONDS = 1.0
 RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_FRAMING = 256 * 1024  # nginx allows 4-8 KiB of response headers; real trailers and chunk lines are tiny
 
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 
@@ -158,6 +162,7 @@ class _Connection(asyncio.Protocol):
         self._header_list: Headers = []
         self._is_head = False
         self._got_bytes = False
+        self._framing = 0  # bytes received since the last byte of body
         self._informational = False
         self._ended = False  # the current response is complete
         self._stray = False  # bytes after it
@@ -175,6 +180,7 @@ class _Connection(asyncio.Protocol):
         self._header_list = []
         self._is_head = method == "HEAD"
         self._got_bytes = self._informational = self._ended = self._stray = False
+        self._framing = 0
         self._body_sent = body is None
         self._last_io = self._loop.time()
         self.transport.write(head)  # type: ignore[union-attr]
@@ -311,6 +317,7 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self._got_bytes = True
+        self._framing += len(data)
         try:
             self._parser.feed_data(data)  # type: ignore[union-attr]
         except httptools.HttpParserUpgrade:
@@ -324,6 +331,8 @@ class _Connection(asyncio.Protocol):
                 return
         if self._ended:
             self._finish()  # closes instead of pooling when the body was not through or bytes strayed
+        elif self._framing > MAX_FRAMING:
+            self._fail(UpstreamError("origin answered badly: headers or framing too large"))
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -404,6 +413,7 @@ class _Connection(asyncio.Protocol):
         if resp is None or self._ended:
             self._stray = True
             return
+        self._framing = 0
         resp._pieces.append(body)
         resp._buffered += len(body)
         if resp._buffered > HIGH_WATER and not self.reading_paused:

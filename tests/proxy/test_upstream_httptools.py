@@ -245,6 +245,37 @@ def test_broken_framing_fails_instead_of_passing_for_complete(answer):
     run(main())
 
 
+@pytest.mark.parametrize("endless", [
+    b"HTTP/1.1 200 OK\r\nX-Big: ",  # one header value without end
+    b"HTTP/1.1 200 OK\r\n",  # header after header
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Trailer: ",  # a trailer without end
+])
+def test_endless_headers_or_trailers_fail_with_bounded_memory(endless):
+    async def main():
+        fed = 0
+
+        async def flood(writer):
+            nonlocal fed
+            writer.write(endless)
+            line = b"X-Filler: " + b"f" * 1000 + b"\r\n" if endless.endswith(b"OK\r\n") else b"v" * 1024
+            while fed < 64 * 1024 * 1024:
+                writer.write(line * 64)
+                fed += len(line) * 64
+                try:
+                    await writer.drain()
+                except ConnectionError:
+                    return CLOSE
+            return CLOSE
+
+        async with ScriptedOrigin(flood) as origin:
+            up = client()
+            with pytest.raises(UpstreamError, match="too large"):
+                await fetch(up, origin.url + "/")
+            await up.aclose()
+        assert fed < 16 * 1024 * 1024  # refused long before the 64 MB were through
+    run(main())
+
+
 def test_silent_origin_times_out_waiting_for_headers_and_mid_body():
     async def main():
         async def silent(writer):
