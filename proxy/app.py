@@ -116,8 +116,8 @@ class TailorApp:
             host = H.get(headers, b"x-forwarded-host")
             if host:
                 host_s = host.decode("latin-1").split(",")[0].strip().lower()
-                proto = (H.get(headers, b"x-forwarded-proto") or b"").decode("latin-1").split(",")[0].strip().lower()
-                schemes = (proto,) if proto in ("http", "https") else ("http", "https")
+                proto = H.forwarded_scheme(headers, "")
+                schemes = (proto,) if proto else ("http", "https")
                 state["public_origins"] = tuple(f"{p}://{host_s}" for p in schemes)
 
     def _authorized(self, scope) -> bool:

@@ -87,7 +87,7 @@ class Forwarder:
         scope.setdefault("state", {})["client_ip"] = client_ip
         scheme = scope.get("scheme", "http")
         if self._trusted.trusts(peer):
-            scheme = (H.get(req_headers, b"x-forwarded-proto") or scheme.encode()).decode("latin-1").split(",")[0].strip() or scheme
+            scheme = H.forwarded_scheme(req_headers, scheme)
         # GET and POST answers may be pages to rewrite; HEAD must describe what GET would send.
         page_method = method in PAGE_METHODS and self._pipeline is not None
         # We must see the whole page to personalize it: ask only for codings

@@ -113,6 +113,22 @@ def _is_address(text: str) -> bool:
     return True
 
 
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def forwarded_scheme(headers: Headers, default: str) -> str:
+    """The scheme a trusted proxy says the visitor used: X-Forwarded-Proto's first value as http or https.
+
+    Call only for a trusted peer. ws/wss count as http/https; any other value
+    (absent, garbage) gives `default`, so cookies, Location rewrites and the
+    origin's X-Forwarded-Proto never carry a scheme nobody uses.
+    """
+    proto = get(headers, b"x-forwarded-proto")
+    if proto is None:
+        return default
+    return _SCHEMES.get(proto.split(b",")[0].strip().lower().decode("latin-1"), default)
+
+
 def forwarded_request_headers(
     headers: Iterable[tuple[bytes, bytes]],
     *,

@@ -76,8 +76,7 @@ class WebSocketRelay:
         peer = client[0] if client else None
         scheme = "https" if scope.get("scheme") == "wss" else "http"
         if self._trusted.trusts(peer):
-            proto = (H.get(scope["headers"], b"x-forwarded-proto") or b"").decode("latin-1").split(",")[0].strip()
-            scheme = {"https": "https", "wss": "https", "http": "http", "ws": "http"}.get(proto, scheme)
+            scheme = H.forwarded_scheme(scope["headers"], scheme)
         forwarded = H.forwarded_request_headers(scope["headers"], peer=peer, trusted=self._trusted, scheme=scheme,
                                                 origin_host=self._origin_host, preserve_host=self._preserve_host)
         headers = CIMultiDict((n.decode("latin-1"), v.decode("latin-1")) for n, v in forwarded if n not in _HANDSHAKE)

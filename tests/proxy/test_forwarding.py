@@ -306,6 +306,15 @@ def test_trusted_peer_xff_is_appended(client, origin):
     assert header(seen, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"]
 
 
+@pytest.mark.parametrize("sent,scheme", [("HTTPS", "https"), ("https, http", "https"), ("wss", "https"),
+                                         ("gopher", "http"), ("", "http"), ("javascript:alert(1)", "http")])
+def test_trusted_proxys_scheme_is_http_or_https_only(client, origin, sent, scheme):
+    client.get("/echo", headers={"x-forwarded-proto": sent})
+    seen = last_seen(origin, "/echo")
+    assert header(seen, "x-forwarded-proto") == [sent]  # a trusted chain's own field passes on as it is
+    assert f";proto={scheme};" in header(seen, "forwarded")[0]  # what Tailor derived from it
+
+
 def test_host_header_and_overrides_never_pick_the_upstream(client, origin):
     client.get("/echo", headers={"host": "evil.example", "x-original-url": "/admin", "x-forwarded-host": "evil.example"})
     seen = last_seen(origin, "/echo")
