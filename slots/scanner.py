@@ -162,7 +162,7 @@ class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
                  "fast", "candidates", "ci", "opener", "memo", "page_item_tag",
-                 "meta_csp", "codec")
+                 "meta_csp", "codec", "hits_due")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
@@ -189,6 +189,7 @@ class _Scanner:
         self.candidates: list[int] = []  # fast path: offsets where an _OPENER match may start
         self.ci = 0  # candidates[:ci] lie before the last hop
         self.opener = -1  # absolute offset of the next _OPENER match (n: none left)
+        self.hits_due = False  # fast path: markers holds the first marker only, _hits() is still to run
 
     # -- driver ---------------------------------------------------------
     def run(self) -> ScannedPage:
@@ -198,11 +199,13 @@ class _Scanner:
         self.codec = _codec(charset)
         if refusal is not None:
             return ScannedPage(problems=(Problem(refusal),), size=self.n, charset=charset)
-        if _ANY_MARKER.search(html) is not None:
-            if self.fast:
-                self._hits()
-            else:
-                self.markers = [m.start() for m in _MARKER.finditer(html)]
+        if self.fast:
+            first = _MARKER.search(html)
+            if first is not None:  # the head is walked exactly: _hits() waits for its end (or this marker)
+                self.markers.append(first.start())
+                self.hits_due = True
+        elif _ANY_MARKER.search(html) is not None:
+            self.markers = [m.start() for m in _MARKER.finditer(html)]
         self._walk()
         if self.tag_offset is not None:
             self._check_late_meta()
@@ -212,12 +215,16 @@ class _Scanner:
                            meta_csp=tuple(self.meta_csp))
 
     def _walk(self) -> None:
-        html, n, markers = self.html, self.n, self.markers
+        html, n = self.html, self.n
         skip = _SKIP.match
         pos = 0
         while pos < n:
+            markers = self.markers  # _hits() may have replaced it
             while self.mi < len(markers) and markers[self.mi] < pos:
                 self.mi += 1
+            if self.hits_due and (self.head_done or self.mi >= len(markers)):
+                self._hits(pos)
+                continue
             if self.mi >= len(markers) and self.head_done:
                 return
             stop = markers[self.mi] if self.mi < len(markers) else n
@@ -230,16 +237,27 @@ class _Scanner:
                 continue
             pos = self._token(p)
 
-    def _hits(self) -> None:
-        """Markers (as _MARKER finds them) and opener candidates, in one Aho-Corasick pass."""
-        markers, candidates, k = self.markers, self.candidates, _N_MARKER_PATTERNS
-        for i, s, _ in _HITS.find_matches_as_indexes(self.html, overlapping=True):
-            if i < k:
-                markers.append(s)
-            else:
-                candidates.append(s)
-        markers.sort()
-        candidates.sort()
+    def _hits(self, start: int) -> None:
+        """Markers (as _MARKER finds them) and opener candidates from `start` on, in one Aho-Corasick pass.
+
+        Only up to the last marker: past it the walk has nothing to find (two reverse searches over
+        the tail cost less than the automaton there)."""
+        html = self.html
+        last = html.rfind(b"data-slot")
+        last = max(last, html.rfind(b"data-page-item", max(last, start)))
+        markers: list[int] = []
+        candidates = self.candidates
+        if last >= start:
+            k = _N_MARKER_PATTERNS
+            view = memoryview(html)[start:last + len(b"data-page-item") + 1]
+            for i, s, _ in _HITS.find_matches_as_indexes(view, overlapping=True):
+                if i < k:
+                    markers.append(s + start)
+                else:
+                    candidates.append(s + start)
+            markers.sort()
+            candidates.sort()
+        self.markers, self.mi, self.hits_due = markers, 0, False
 
     def _next_opener(self, pos: int) -> int:
         """Offset of the first _OPENER match at or after `pos` (n: none): the first candidate that matches."""
@@ -288,6 +306,8 @@ class _Scanner:
 
     def _skipped(self, start: int, end: int, where: str) -> None:
         """Markers inside a region that is not markup (comment, raw text...) are reported when they look like slots."""
+        if self.hits_due and end > self.markers[-1]:  # every marker in there, not only the first
+            self._hits(start)
         markers = self.markers
         while self.mi < len(markers) and markers[self.mi] < end:
             at = markers[self.mi]
@@ -417,7 +437,7 @@ class _Scanner:
     def _item(self, attrs: dict[bytes, bytes], page: bool = False) -> Item | None:
         get, text = attrs.get, self._text
         raw_id = get(b"data-item")
-        if (raw_id is None or not raw_id.strip(tk.WS)) and page:
+        if page and (raw_id is None or not raw_id.strip(tk.WS)):
             raw_id = get(b"data-page-item")
         if raw_id is None:
             return None
@@ -710,9 +730,27 @@ class _Fragment:
             _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
             if uname is not None:  # a whole element of inert units: its start tag, then straight to its end
                 p = t.start(2)
-                tname, raw_attrs, slash = uname, uattrs, None
-                pos = end = t.end(5)
                 unit_end = t.end()
+                if b"data-" not in uattrs:  # plain markup (or a plain <template>): pushed and popped, no trace
+                    pos = unit_end
+                    continue
+                attrs = tk.attributes(uattrs)
+                if b"data-slot" not in attrs or in_template:  # uname is lower case: [a-z][a-z0-9]*
+                    if uname == b"template" or b"data-item" in attrs:
+                        role = self._role(uname, attrs, bool(in_item), bool(in_template), stack[-1][2], item_parent,
+                                          seen_ids)
+                        if isinstance(role, str):
+                            return role
+                        kind, extra, item_parent = role
+                        if kind == 1:
+                            items.append(extra)
+                            item_spans.append((p, unit_end))
+                        elif kind == 2:
+                            self._close([uname, 2, p, (extra, t.end(5))], unit_end, t.start(7), unit_end)
+                    pos = unit_end
+                    continue
+                tname, raw_attrs, slash = uname, uattrs, None  # a nested slot: the general way
+                pos = end = t.end(5)
             else:
                 unit_end = -1
                 p = t.start(8)
