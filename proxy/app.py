@@ -314,5 +314,9 @@ def app_from_environment() -> TailorApp:
 
     from proxy.settings import load_settings
 
+    from proxy.server_protocol import set_header_timeout
+
     spec = json.loads(os.environ.get("TAILOR_SETTINGS", "{}"))
-    return create_app(load_settings(spec.get("config"), **spec.get("overrides", {})))
+    settings = load_settings(spec.get("config"), **spec.get("overrides", {}))
+    set_header_timeout(settings.proxy.client_header_timeout)  # this worker's protocol, before it serves
+    return create_app(settings)

@@ -50,6 +50,7 @@ class ProxySettings(_Section):
     upstream_client: Literal["httptools", "aiohttp", "httpx-aiohttp", "httpx"] = "httptools"
     connect_timeout: PositiveFloat = DEFAULT_CONNECT_TIMEOUT
     read_timeout: PositiveFloat = DEFAULT_READ_TIMEOUT
+    client_header_timeout: PositiveFloat = 20.0  # a visitor's request head must arrive within this (slowloris)
     html_max_bytes: PositiveInt = DEFAULT_HTML_MAX_BYTES
     decoded_max_bytes: PositiveInt = DEFAULT_DECODED_MAX_BYTES
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
