@@ -32,6 +32,7 @@ _INTERESTING_START = (rb"script|style|textarea|title|xmp|iframe|noembed|noframes
 _INTERESTING_END = rb"template|svg|math|head|select"
 
 
+_NO_DATA = rb"(?![Dd][Aa][Tt][Aa]-)"  # attribute names: not data-*, in any case
 # A whole comment, ending where tokenizer.comment_end() says (`<!-->` and `<!--->` at once).
 _COMMENT = rb"<!--(?:>|->|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
 
@@ -47,10 +48,8 @@ def _skip(units: bool = True) -> re.Pattern[bytes]:
     tokenizer.script_end's search) closed by its end tag. Everything else stops the match.
     """
     d = rb"(?=[\t\n\f\r />])"
-    no_data = tk.ATTRS.replace(rb"|[^\t\n\f\r />][^", rb"|(?![Dd][Aa][Tt][Aa]-)[^\t\n\f\r />][^", 1)
-    no_meta = tk.ATTRS.replace(rb"|[^\t\n\f\r />][^", rb"|(?![Dd][Aa][Tt][Aa]-|(?i:charset|http-equiv)[\t\n\f\r /=>])"
-                               rb"[^\t\n\f\r />][^", 1)
-    assert no_data != tk.ATTRS and no_meta != tk.ATTRS
+    no_data = tk.attributes_pattern(_NO_DATA)
+    no_meta = tk.attributes_pattern(rb"(?![Dd][Aa][Tt][Aa]-|(?i:charset|http-equiv)[\t\n\f\r /=>])")
     whole = [_COMMENT, rb"<!(?!--|\[CDATA\[)[^>]*+>", rb"<\?[^>]*+>",
              rb"<(?i:head)" + d + no_data + rb">", rb"<(?i:meta)" + d + no_meta + rb">"]
     for name in (b"style", b"title", b"textarea", b"xmp", b"iframe", b"noembed", b"noframes"):
@@ -567,8 +566,7 @@ def _frag_token(lax: bool) -> re.Pattern[bytes]:
     """
     delim = rb"(?=[\t\n\f\r />])"
     text = rb"(?:[^<]++|<(?![A-Za-z!?]|/[A-Za-z]))"
-    no_data_attrs = tk.ATTRS.replace(rb"|[^\t\n\f\r />][^", rb"|(?![Dd][Aa][Tt][Aa]-)[^\t\n\f\r />][^", 1)
-    assert no_data_attrs != tk.ATTRS
+    no_data_attrs = tk.attributes_pattern(_NO_DATA)
     voids = set(tk.VOID) if lax else set(tk.VOID) - _P_CLOSERS
     closers = set(tk.VOID) | _RAW | tk.FOREIGN | {b"template", b"li", b"dt", b"dd", b"option"}
     if not lax:
