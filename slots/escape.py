@@ -50,10 +50,20 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _STRIP = re.compile(r"[\t\n\r]")
 
 
+# A path-absolute URL of visible ASCII without a backslash: no cleanup changes it, it has no scheme.
+_PLAIN_PATH = re.compile(r"/[!-\[\]-~]*")
+
+
 def safe_url(url: str | None) -> str:
     """`url` when it is http(s) or relative (browsers' own cleanup applied first), else '#'."""
     if not url:
         return ""
+    if _PLAIN_PATH.fullmatch(url) is not None:  # the common case, what _safe_url_general() returns for it
+        return url
+    return _safe_url_general(url)
+
+
+def _safe_url_general(url: str) -> str:
     cleaned = _STRIP.sub("", url).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13"
                                         "\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
     m = _SCHEME.match(cleaned)
@@ -108,25 +118,35 @@ def item_fields(item: Item, extra: Mapping[str, str] | None) -> dict[str, str]:
     return fields
 
 
+@lru_cache(maxsize=512)
+def _steps(template: bytes) -> tuple[bytes, tuple[tuple[str, int, bytes], ...]]:
+    """plan() as the first chunk, then (field, context, chunk after it) per hole."""
+    chunks, holes = plan(template)
+    return chunks[0], tuple((name, ctx, chunk) for (name, ctx), chunk in zip(holes, chunks[1:]))
+
+
 def render(template: bytes, fields: Mapping[str, str], utf8: bool) -> bytes:
     """Fill `{field}` placeholders with escaped values; unknown placeholders stay as written."""
-    chunks, holes = plan(template)
-    if not holes:
+    first, steps = _steps(template)
+    if not steps:
         return template
-    out = [chunks[0]]
-    for (name, ctx), chunk in zip(holes, chunks[1:]):
-        value = fields.get(name)
+    out = [first]
+    append, get, needs_text = out.append, fields.get, _NEEDS_TEXT.search
+    for name, ctx, chunk in steps:
+        value = get(name)
         if value is None:
-            out.append(b"{" + name.encode("ascii") + b"}")
-        elif ctx == TEXT:
-            out.append(escape(value, utf8))
+            append(b"{" + name.encode("ascii") + b"}")
+        elif ctx == TEXT or ctx == QUOTED_URL:
+            if ctx == QUOTED_URL:
+                value = safe_url(value)
+            if needs_text(value) is not None:  # escape(value, utf8), inlined: most values need nothing
+                value = value.translate(_TEXT)
+            append(value.encode("utf-8", "replace") if utf8 else value.encode("ascii", "xmlcharrefreplace"))
         elif ctx == URL:
-            out.append(escape(safe_url(value), utf8, strong=True))
-        elif ctx == QUOTED_URL:
-            out.append(escape(safe_url(value), utf8))
+            append(escape(safe_url(value), utf8, strong=True))
         else:
-            out.append(escape(value, utf8, strong=True))
-        out.append(chunk)
+            append(escape(value, utf8, strong=True))
+        append(chunk)
     return b"".join(out)
 
 

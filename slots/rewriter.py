@@ -10,6 +10,7 @@ Never raises.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Mapping
 
 from slots import charset as cs
@@ -74,7 +75,7 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
             tag_inserted = True
     if not edits:
         return Rewritten(body=html, applied=tuple(applied), problems=tuple(problems), tag_inserted=tag_inserted)
-    edits.sort(key=lambda e: (e[0], e[1]))
+    edits.sort(key=_SPAN)
     view = memoryview(html)  # slices without copies: the page is copied once, by join()
     out: list[bytes | memoryview] = []
     last = 0
@@ -84,6 +85,9 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
         last = b
     out.append(view[last:])
     return Rewritten(body=b"".join(out), applied=tuple(applied), problems=tuple(problems), tag_inserted=tag_inserted)
+
+
+_SPAN = itemgetter(0, 1)  # edits sort by (start, end), in the order they were made when both are equal
 
 
 def _inside_rewritten(slot: Slot, spans: Mapping[str, tuple[int, int]], by_name: Mapping[str, Slot]) -> bool:

@@ -130,3 +130,36 @@ def msgspec_replace(item: Item, **changes: str) -> Item:
     import msgspec
 
     return msgspec.structs.replace(item, **changes)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.text(max_size=12).map(lambda s: "/" + s),
+                 st.text(alphabet=st.sampled_from(list("/\\:aJ \t\n\x00\x1f\x7f#?%.h") + ["\u00e9"]), max_size=12)))
+def test_safe_url_fast_path_agrees_with_the_general_rule(url: str) -> None:
+    from slots import escape as esc
+
+    assert esc.safe_url(url) == esc._safe_url_general(url) if url else esc.safe_url(url) == ""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["url", "title", "image", "price", "note"]),
+                       st.lists(st.sampled_from(list("a<>&\"' /:\u00e9\u2028=`\x00") + ["javascript:", "/p/1"]),
+                                max_size=6).map("".join)),
+       st.booleans())
+def test_render_equals_escaping_each_placeholder(fields: dict[str, str], utf8: bool) -> None:
+    """render() inlines escape() for text and quoted values: the same bytes as escape() per placeholder."""
+    from slots import escape as esc
+
+    template = b'<a href="{url}" data-x={title}><img src={image} alt="{title}">{title} {price} {note}</a>'
+    chunks, holes = esc.plan(template)
+    expected = [chunks[0]]
+    for (name, ctx), chunk in zip(holes, chunks[1:]):
+        value = fields.get(name)
+        if value is None:
+            expected.append(b"{" + name.encode() + b"}")
+        elif ctx in (esc.URL, esc.QUOTED_URL):
+            expected.append(esc.escape(esc.safe_url(value), utf8, strong=ctx == esc.URL))
+        else:
+            expected.append(esc.escape(value, utf8, strong=ctx == esc.TAG))
+        expected.append(chunk)
+    assert esc.render(template, fields, utf8) == b"".join(expected)
