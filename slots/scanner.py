@@ -32,6 +32,22 @@ _INTERESTING_START = (rb"script|style|textarea|title|xmp|iframe|noembed|noframes
 _INTERESTING_END = rb"template|svg|math|head|select"
 
 
+def _alternation(words: set[bytes] | frozenset[bytes]) -> bytes:
+    """A regex matching exactly `words`, as a trie (`br|base` -> `b(?:r|ase)`): sre tries the branches of an
+    alternation one by one, so at each '<' it now tries the names sharing its first letter, not all of them."""
+    groups: dict[bytes, list[bytes]] = {}
+    empty = False
+    for w in sorted(set(words)):
+        if w:
+            groups.setdefault(w[:1], []).append(w[1:])
+        else:
+            empty = True
+    alts = [re.escape(k) + (_alternation(set(rest)) if rest != [b""] else b"") for k, rest in groups.items()]
+    if len(alts) == 1 and not empty:
+        return alts[0]
+    return b"(?:" + b"|".join(alts) + (b")?" if empty else b")")
+
+
 _NO_DATA = rb"(?![Dd][Aa][Tt][Aa]-)"  # attribute names: not data-*, in any case
 # A whole comment, ending where tokenizer.comment_end() says (`<!-->` and `<!--->` at once).
 _COMMENT = rb"<!--(?:>|->|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
@@ -57,8 +73,10 @@ def _skip(units: bool = True) -> re.Pattern[bytes]:
                      + name + rb")" + d + tk.ATTRS + rb">")
     return re.compile(
         rb"(?:[^<]++|<(?![A-Za-z/!?])"
-        rb"|<(?!(?i:" + _INTERESTING_START + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
-        rb"|</(?!(?i:" + _INTERESTING_END + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+" + tk.ATTRS + rb">"
+        rb"|<(?!(?i:" + _alternation(set(_INTERESTING_START.split(b"|"))) + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
+        + tk.ATTRS + rb">"
+        rb"|</(?!(?i:" + _alternation(set(_INTERESTING_END.split(b"|"))) + rb")[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
+        + tk.ATTRS + rb">"
         + (b"|" + b"|".join(whole) if units else b"") + rb")*+"
     )
 
@@ -444,7 +462,13 @@ class _Scanner:
         if not ident:
             return None
         raw = get(b"data-tags")
-        tags = () if raw is None else tuple(filter(None, map(str.strip, text(raw).split(","))))  # type: ignore[union-attr]
+        if raw is None:
+            tags: tuple[str, ...] = ()
+        else:
+            joined: str = text(raw)  # type: ignore[assignment]
+            # No ' ' and printable: no whitespace at all (the others are controls or separators), nothing to strip.
+            bare = " " not in joined and joined.isprintable()
+            tags = tuple(filter(None, joined.split(",") if bare else map(str.strip, joined.split(","))))
         title, url, image = get(b"data-title"), get(b"data-url"), get(b"data-image")
         price, category = get(b"data-price"), get(b"data-category")
         return Item(id=ident, tags=tags, title=None if title is None else text(title), url=None if url is None else text(url),
@@ -531,22 +555,6 @@ _FRAG_TOKEN = re.compile(rb"<(?:(/?)([A-Za-z])|!|\?)")
 # parse_fast(): a whole tag (its '>' optional, so a tag the cap cuts is still seen), or '<!' / '<?'.
 _IMPLIES_END = frozenset((b"li", b"dt", b"dd", b"option")) | _P_CLOSERS
 _RAW = tk.RAWTEXT | {b"script", b"plaintext"}
-
-
-def _alternation(words: set[bytes] | frozenset[bytes]) -> bytes:
-    """A regex matching exactly `words`, as a trie (`br|base` -> `b(?:r|ase)`): sre tries the branches of an
-    alternation one by one, so at each '<' it now tries the names sharing its first letter, not all of them."""
-    groups: dict[bytes, list[bytes]] = {}
-    empty = False
-    for w in sorted(set(words)):
-        if w:
-            groups.setdefault(w[:1], []).append(w[1:])
-        else:
-            empty = True
-    alts = [re.escape(k) + (_alternation(set(rest)) if rest != [b""] else b"") for k, rest in groups.items()]
-    if len(alts) == 1 and not empty:
-        return alts[0]
-    return b"(?:" + b"|".join(alts) + (b")?" if empty else b")")
 
 
 def _frag_token(lax: bool) -> re.Pattern[bytes]:

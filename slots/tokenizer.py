@@ -131,6 +131,11 @@ def raw_text_end(html: bytes, name: bytes, p: int) -> tuple[int, int]:
 
 def attributes(raw: bytes) -> dict[bytes, bytes]:
     """Attributes of a start tag (the bytes between its name and '>'): lower-case names, raw values; first wins."""
-    # findall builds the tuples at C speed; walking them backwards lets the first of a repeated name win.
-    # Exactly one value group matched (or none: no value), so `or` picks it, b"" for an empty value.
-    return {name.lower(): dq or sq or bare for name, dq, sq, bare in reversed(ATTR.findall(raw))}
+    # findall builds the tuples at C speed; a plain loop (no comprehension frame) keeps the first of a
+    # repeated name. Exactly one value group matched (or none: no value), so `or` picks it, b"" for empty.
+    out: dict[bytes, bytes] = {}
+    for name, dq, sq, bare in ATTR.findall(raw):
+        name = name.lower()
+        if name not in out:
+            out[name] = dq or sq or bare
+    return out

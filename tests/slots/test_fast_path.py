@@ -168,3 +168,15 @@ def test_attributes_equal_the_reference_loop(parts: list[bytes]) -> None:
 
     raw = b"".join(parts)
     assert attributes(raw) == _attributes_reference(raw), raw
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(list("ab ,\t\u00a0\u2003\u3000\u200b\x85\u00e9") + ["&#32;", "&amp;"]), max_size=12).map("".join))
+def test_item_tags_are_stripped_and_split_as_written(tags: str) -> None:
+    """data-tags: split on ',', each tag stripped of whitespace (any kind), empty ones dropped."""
+    import html as htmllib
+
+    raw = tags.encode()
+    page = scan(HEAD + b'<div data-slot="s" data-slot-type="carousel"><p data-item="a" data-tags="' + raw + b'">A</p></div>')
+    expected = tuple(t for t in (s.strip() for s in htmllib.unescape(tags).split(",")) if t)
+    assert page.slots[0].items[0].tags == expected, tags
