@@ -1,6 +1,6 @@
 """Slot engine speed: scan+rewrite next to a full selectolax (lexbor) parse+serialize of the same page.
 
-Run: python bench/bench_slots.py
+Run: python bench/bench_slots.py            (python bench/bench_slots.py --stages: first sight stage by stage)
 Goals: a ~60 KB page with 3 slots <= 0.2 ms median; a 5 MB page without slots <= 5 ms median.
 
 The 60 KB page is measured twice: "first sight" scans with no memo (every slot parsed, every item template
@@ -150,5 +150,57 @@ def main() -> None:
               f"{l_med / e_med:>5.1f}x | <= {goal} ms {verdict}")
 
 
+def stages() -> None:
+    """First sight, stage by stage (medians of each stage run alone on the 60 KB page): where the time goes."""
+    from slots import scanner, tokenizer
+
+    html = page_with_slots()
+    page = scan(html, charset="utf-8")
+    slots = sorted(page.slots, key=lambda s: s.start)
+    head_end = page.tag_offset or 0
+    gaps = [(head_end, slots[0].start)] + [(a.end, b.start) for a, b in zip(slots, slots[1:])]
+
+    def hits() -> None:
+        sc = scanner._Scanner(html, "utf-8")
+        sc._hits(head_end)
+
+    def quoted() -> None:
+        for a, b in gaps:
+            scanner._quoted_gt(html[a:b])
+
+    def slot_parses() -> None:
+        sc = scanner._Scanner(html, "utf-8")
+        sc.codec = "utf-8"
+        for s in slots:
+            m = tokenizer.START_TAG.match(html, s.start)
+            assert m is not None
+            sc._slot(m, s.start, m.group(1).lower(), tokenizer.attributes(m.group(2)), None)
+
+    def head_walk() -> None:
+        scan(html[:head_end], charset="utf-8")
+
+    def render_cold() -> None:
+        forget_renderings()
+        rewrite(html, page, DECISIONS, tag=TAG, charset="utf-8")
+
+    def first_sight() -> None:
+        forget_renderings()
+        rewrite(html, scan(html, charset="utf-8"), DECISIONS, tag=TAG, charset="utf-8")
+
+    rows = [("Aho-Corasick pass (markers, openers)", hits), ("quoted-'>' checks of the gaps", quoted),
+            ("3 slot parses (items, templates)", slot_parses), ("head walk (tag place, meta)", head_walk),
+            ("rewrite (renders not remembered)", render_cold)]
+    total = measure(first_sight, 3000)[0] * 1000
+    print(f"first sight {total:.0f} us median; stages alone:")
+    parts = 0.0
+    for label, fn in rows:
+        us = measure(fn, 3000)[0] * 1000
+        parts += us
+        print(f"  {label:40} {us:6.1f} us  {us / total:5.1%}")
+    print(f"  {'the rest (walk, hops, tokens, Structs)':40} {total - parts:6.1f} us  {(total - parts) / total:5.1%}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    stages() if "--stages" in sys.argv else main()

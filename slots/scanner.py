@@ -89,6 +89,7 @@ _OPENER = re.compile(rb"<(?:[!?]|/(?![a-z])|/(?:" + _INTERESTING_END + rb")[\t\n
                      + _INTERESTING_START + rb")[\t\n\f\r />])", re.IGNORECASE)
 _MARKER_DELIMS = b"\t\n\f\r /=>"
 _GAP_MEMO_MIN = 2048  # shorter stretches are checked afresh: cheaper than the lookup
+_CLEAN_TAIL = 4096  # the first hop's quoted-'>' check reaches this far past the last marker
 
 
 def _any_case(word: bytes) -> list[bytes]:
@@ -179,7 +180,7 @@ class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
                  "fast", "candidates", "ci", "opener", "memo", "page_item_tag",
-                 "meta_csp", "codec", "hits_due")
+                 "meta_csp", "codec", "hits_due", "hits_end", "clean_until", "clean_checked")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
@@ -207,6 +208,9 @@ class _Scanner:
         self.ci = 0  # candidates[:ci] lie before the last hop
         self.opener = -1  # absolute offset of the next _OPENER match (n: none left)
         self.hits_due = False  # fast path: markers holds the first marker only, _hits() is still to run
+        self.hits_end = 0  # _hits() looked up to here
+        self.clean_until = -1  # no quoted attribute value holds a '>' from the first hop up to here (fast path)
+        self.clean_checked = False  # that check was made (once, by the first hop)
 
     # -- driver ---------------------------------------------------------
     def run(self) -> ScannedPage:
@@ -266,7 +270,8 @@ class _Scanner:
         candidates = self.candidates
         if last >= start:
             k = _N_MARKER_PATTERNS
-            view = memoryview(html)[start:last + len(b"data-page-item") + 1]
+            self.hits_end = min(self.n, last + len(b"data-page-item") + 1)
+            view = memoryview(html)[start:self.hits_end]
             for i, s, _ in _HITS.find_matches_as_indexes(view, overlapping=True):
                 if i < k:
                     markers.append(s + start)
@@ -300,15 +305,18 @@ class _Scanner:
         if self.opener < pos:
             self.opener = self._next_opener(pos)
         e = min(self.opener, stop)
-        if pos < e and html.find(b"=", pos, e) >= 0:
-            memo = self.memo if e - pos >= _GAP_MEMO_MIN else None
-            quoted_gt = None if memo is None else memo.gap_verdict(html, pos, e)
-            if quoted_gt is None:
-                quoted_gt = _quoted_gt(html[pos:e])
-                if memo is not None:
-                    memo.remember_gap(html, pos, e, quoted_gt)
-            if quoted_gt:
+        if not self.clean_checked:
+            # Once, from the first hop: the whole stretch up to the last marker and a little past it (where
+            # the last slot's content usually ends). Clean, and neither the hops in it nor the slots parsed
+            # in it check again; else each gap is checked on its own, as below.
+            self.clean_checked = True
+            far = min(self.n, self.hits_end + _CLEAN_TAIL)
+            if not self._quoted_gt_at(pos, far):
+                self.clean_until = far
+        if pos < e and e > self.clean_until and html.find(b"=", pos, e) >= 0:
+            if self._quoted_gt_at(pos, e):
                 return _SKIP.match(html, pos, stop).end()
+        g = html.rfind(b">", pos, e)
         g = html.rfind(b">", pos, e)
         i = pos if g < 0 else g + 1
         n = self.n
@@ -320,6 +328,17 @@ class _Scanner:
             if 0x61 <= (c | 0x20) <= 0x7A or c == 0x2F:
                 return i
             i += 1
+
+    def _quoted_gt_at(self, pos: int, end: int) -> bool:
+        """_quoted_gt(html[pos:end]), remembered in the memo for long stretches."""
+        html = self.html
+        memo = self.memo if end - pos >= _GAP_MEMO_MIN else None
+        quoted_gt = None if memo is None else memo.gap_verdict(html, pos, end)
+        if quoted_gt is None:
+            quoted_gt = _quoted_gt(html[pos:end])
+            if memo is not None:
+                memo.remember_gap(html, pos, end, quoted_gt)
+        return quoted_gt
 
     def _skipped(self, start: int, end: int, where: str) -> None:
         """Markers inside a region that is not markup (comment, raw text...) are reported when they look like slots."""
@@ -557,7 +576,7 @@ _IMPLIES_END = frozenset((b"li", b"dt", b"dd", b"option")) | _P_CLOSERS
 _RAW = tk.RAWTEXT | {b"script", b"plaintext"}
 
 
-def _frag_token(lax: bool) -> re.Pattern[bytes]:
+def _frag_token(lax: bool, clean: bool = False) -> re.Pattern[bytes]:
     """parse_fast()'s token: skip inert units, then a whole element made of inert units (a "unit", typically
     an item: groups 2-5), or a whole tag (its '>' optional, so a tag the cap cuts is still seen; group 10
     None) or '<!' / '<?' (groups 6-10: 6 '<', 7 '/', 8 name, 9 attributes, 10 '>').
@@ -574,7 +593,9 @@ def _frag_token(lax: bool) -> re.Pattern[bytes]:
     """
     delim = rb"(?=[\t\n\f\r />])"
     text = rb"(?:[^<]++|<(?![A-Za-z!?]|/[A-Za-z]))"
-    no_data_attrs = tk.attributes_pattern(_NO_DATA)
+    attrs = rb"[^>]*+" if clean else tk.ATTRS
+    # clean: no data- anywhere in the tag (stricter than no attribute *named* data-*: fewer units skipped, never more)
+    no_data_attrs = rb"(?:[^>Dd]++|[Dd](?![Aa][Tt][Aa]-))*+" if clean else tk.attributes_pattern(_NO_DATA)
     voids = set(tk.VOID) if lax else set(tk.VOID) - _P_CLOSERS
     closers = set(tk.VOID) | _RAW | tk.FOREIGN | {b"template", b"li", b"dt", b"dd", b"option"}
     if not lax:
@@ -583,17 +604,20 @@ def _frag_token(lax: bool) -> re.Pattern[bytes]:
 
     def pair(group: bytes) -> bytes:
         return (rb"<(?P<" + group + rb">(?!" + _alternation(closers) + delim + rb")[a-z][a-z0-9]*+)"
-                + delim + no_data_attrs + rb">" + text + rb"*+</(?P=" + group + rb")" + delim + tk.ATTRS + rb">")
+                + delim + no_data_attrs + rb">" + text + rb"*+</(?P=" + group + rb")" + delim + attrs + rb">")
 
     inert = rb"(?:" + text + rb"|" + void + rb"|" + pair(b"n") + rb")*+"
     unit = (rb"(<)(?P<u>(?!" + _alternation((closers | {b"p"}) - {b"template"}) + delim + rb")[a-z][a-z0-9]*+)" + delim
-            + rb"(" + tk.ATTRS + rb")(>)(?:" + text + rb"|" + void + rb"|" + pair(b"m") + rb")*+(</)(?P=u)" + delim
-            + tk.ATTRS + rb">")
-    return re.compile(inert + rb"(?:" + unit + rb"|(<)(?:(/?)(" + tk.TAGNAME + rb")(" + tk.ATTRS + rb")(>)?|[!?]))")
+            + rb"(" + attrs + rb")(>)(?:" + text + rb"|" + void + rb"|" + pair(b"m") + rb")*+(</)(?P=u)" + delim
+            + attrs + rb">")
+    return re.compile(inert + rb"(?:" + unit + rb"|(<)(?:(/?)(" + tk.TAGNAME + rb")(" + attrs + rb")(>)?|[!?]))")
 
 
 _FRAG_LAX = _frag_token(True)
 _FRAG_STRICT = _frag_token(False)
+# The same where no quoted attribute value can hold a '>' (Scanner.clean_until): every tag ends at its first '>'.
+_FRAG_LAX_CLEAN = _frag_token(True, clean=True)
+_FRAG_STRICT_CLEAN = _frag_token(False, clean=True)
 
 
 class _Fragment:
@@ -729,8 +753,15 @@ class _Fragment:
         pos = self.m.end()
         seen_ids: set[str] = set()
         items, item_spans = self.items, self.item_spans
+        clean = min(sc.clean_until, limit)  # up to here every tag ends at its first '>'
         while True:
-            t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
+            t = None
+            if pos < clean:
+                t = (_FRAG_LAX_CLEAN if lax else _FRAG_STRICT_CLEAN).match(html, pos, clean)
+                if t is not None and t.group(3) is None and t.group(10) is not None and t.group(12) is None:
+                    t = None  # a tag running past the clean stretch: read it the exact way
+            if t is None:
+                t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
             if t is None:
                 return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
             _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
