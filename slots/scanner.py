@@ -1,12 +1,16 @@
 """scan(): find the slots, the page's own item and the tag position in HTML bytes.
 
 Rule: cheap first, exact where it matters. A page without `data-slot` costs a
-few `bytes.find` calls plus a tokenizer pass over the head (to place the tag).
-Otherwise one possessive regex skips ordinary text and tags at C speed and
-stops only at the constructs that change meaning (comments, raw text, script,
-template, svg/math, head/body/meta) and at tags holding a marker; each slot
-found is then tokenized exactly as a fragment. Never raises: anything
-unexpected becomes a Problem and the page passes through.
+regex search plus a tokenizer pass over the head (to place the tag). The head
+is walked exactly: one possessive regex skips ordinary tags and whole units
+that change nothing (comments, plain <meta>, closed raw text) at C speed and
+stops at the constructs that change meaning. After the head, one Aho-Corasick
+pass finds the markers and the places such constructs may start, and the walk
+hops between them, trusting "a tag ends at its first '>'" only where one
+check (translate + counts) found no quoted attribute value holding a '>'.
+Each slot found is then tokenized exactly as a fragment. scan_exact() walks
+every tag instead: the reference the fast path must equal. Never raises:
+anything unexpected becomes a Problem and the page passes through.
 
 Markers must be written in lower case (`data-slot`, `data-page-item`): the
 fast path looks for those exact bytes.
@@ -578,8 +582,12 @@ _RAW = tk.RAWTEXT | {b"script", b"plaintext"}
 
 def _frag_token(lax: bool, clean: bool = False) -> re.Pattern[bytes]:
     """parse_fast()'s token: skip inert units, then a whole element made of inert units (a "unit", typically
-    an item: groups 2-5), or a whole tag (its '>' optional, so a tag the cap cuts is still seen; group 10
-    None) or '<!' / '<?' (groups 6-10: 6 '<', 7 '/', 8 name, 9 attributes, 10 '>').
+    an item: groups 2 '<', 3 name, 4 attributes, 5 '>', 7 '</' of its end tag), or a whole tag (its '>'
+    optional, so a tag the cap cuts is still seen; group 12 None) or '<!' / '<?' (groups 8-12: 8 '<',
+    9 '/', 10 name, 11 attributes, 12 '>').
+
+    `clean`: for stretches where no quoted attribute value holds a '>' (every tag ends at its first
+    '>'): attributes are `[^>]*`, and inert tags hold no `data-` at all (stricter, never skips more).
 
     Inert: text (a '<' that starts no token is text, as in parse()); a void element, or an element
     holding only text, whose attribute names do not start with data- and whose start tag closes no
