@@ -766,13 +766,15 @@ class _Fragment:
             t = None
             if pos < clean:
                 t = (_FRAG_LAX_CLEAN if lax else _FRAG_STRICT_CLEAN).match(html, pos, clean)
-                if t is not None and t.group(3) is None and t.group(10) is not None and t.group(12) is None:
-                    t = None  # a tag running past the clean stretch: read it the exact way
+                if t is not None:
+                    _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
+                    if uname is None and tname is not None and gt is None:
+                        t = None  # a tag running past the clean stretch: read it the exact way
             if t is None:
                 t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
-            if t is None:
-                return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
-            _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
+                if t is None:
+                    return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
+                _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
             if uname is not None:  # a whole element of inert units: its start tag, then straight to its end
                 p = t.start(2)
                 unit_end = t.end()
