@@ -101,9 +101,13 @@ def _any_case(word: bytes) -> list[bytes]:
 
 
 def _hit_patterns() -> tuple[list[bytes], int]:
-    """Literal patterns for one Aho-Corasick pass: the markers exactly (each with the byte that must follow),
-    then a superset of _OPENER's matches: '<' and the first bytes of every opener, in every letter case."""
-    markers = [w + bytes([d]) for w in (b"data-slot", b"data-page-item") for d in _MARKER_DELIMS]
+    """Literal patterns for one Aho-Corasick pass: the markers from their '-' on (each with the byte that must
+    follow; the hit is a marker when 'data' stands before it), then a superset of _OPENER's matches: '<' and
+    the first bytes of every opener, in every letter case.
+
+    Every pattern starts with '<' or '-', both rarer in HTML than 'd': the automaton skips to those bytes
+    (memchr) instead of stepping through every 'd' (a 60 KB page: 40 -> 26 us)."""
+    markers = [w + bytes([d]) for w in (b"-slot", b"-page-item") for d in _MARKER_DELIMS]
     openers = {b"<!", b"<?"} | {b"</" + bytes([c]) for c in range(256) if not (0x41 <= (c & ~0x20) <= 0x5A)}
     for name in _INTERESTING_START.split(b"|"):
         openers.update(b"<" + v for v in _any_case(name[:4]))
@@ -277,10 +281,10 @@ class _Scanner:
             self.hits_end = min(self.n, last + len(b"data-page-item") + 1)
             view = memoryview(html)[start:self.hits_end]
             for i, s, _ in _HITS.find_matches_as_indexes(view, overlapping=True):
-                if i < k:
-                    markers.append(s + start)
-                else:
+                if i >= k:
                     candidates.append(s + start)
+                elif s + start >= 4 and html.startswith(b"data", s + start - 4):  # '-slot' of 'data-slot'
+                    markers.append(s + start - 4)
             markers.sort()
             candidates.sort()
         self.markers, self.mi, self.hits_due = markers, 0, False
