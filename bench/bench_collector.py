@@ -31,8 +31,10 @@ CPU time (this process and the journal process) per event: the figure that
 stays meaningful on a machine shared with other work.
 
 Rate limits are lifted for the run (one address); goal: >= 20,000 events/s
-with p99 < 5 ms. The machine's load average is printed with the figures: on a
-shared machine, compare the ratios of one run and repeat before trusting one.
+with p99 < 5 ms. The machine's load average is printed with the figures, and
+for each run how many CPUs were busy with other work meanwhile (not this
+server, not the bench client): on a shared machine, compare the ratios of one
+run, and trust only runs where that column is near 0.
 """
 
 from __future__ import annotations
@@ -439,7 +441,9 @@ def _client_process(url: str, seconds: float, concurrency: int, rate: float, coo
     import uvloop
 
     driver = _open_loop(url, seconds, rate, cookies) if rate else _closed_loop(url, seconds, concurrency, cookies)
-    out.send(uvloop.run(driver))
+    result = uvloop.run(driver)
+    result["client_cpu_s"] = time.process_time()
+    out.send(result)
 
 
 def measure(url: str, seconds: float, *, concurrency: int = 8, rate: float = 0, cookies: list[str]) -> dict[str, Any]:
@@ -557,10 +561,13 @@ def _with_server_cpu(pid: int, run: Any, url: str | None = None) -> dict[str, An
     `url` (the collector's), the events per group commit."""
     stats = _stats(url) if url else {}
     pids = [pid, stats["journal_pid"]] if url else [pid]
-    before = sum(map(_process_cpu_seconds, pids))
+    before, machine, began = sum(map(_process_cpu_seconds, pids)), _machine_busy_seconds(), time.perf_counter()
     result: dict[str, Any] = run()
     events = result["beacons"] * EVENTS_PER_BEACON
-    result["cpu_us_per_event"] = (sum(map(_process_cpu_seconds, pids)) - before) / events * 1e6 if events else float("nan")
+    server = sum(map(_process_cpu_seconds, pids)) - before
+    result["cpu_us_per_event"] = server / events * 1e6 if events else float("nan")
+    # CPUs busy with anything but this server and the bench client meanwhile (other people's work)
+    result["other_cpus"] = max(0.0, _machine_busy_seconds() - machine - server - result["client_cpu_s"]) / (time.perf_counter() - began)
     if url and events:
         after = _stats(url)
         result["events_per_commit"] = events / max(1, after["commits"] - stats["commits"])
@@ -575,6 +582,12 @@ def _stats(url: str) -> dict[str, Any]:
     return stats
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _process_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -582,9 +595,11 @@ def _process_cpu_seconds(pid: int) -> float:
 
 def _table(title: str, results: dict[str, dict[str, Any]]) -> None:
     print(title)
-    print(f"  {'':20} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'server CPU us/event':>20}")
+    print(f"  {'':20} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7} {'server CPU us/event':>20} {'other CPUs busy':>16}")
     for name, r in results.items():
-        print(f"  {name:20} {r['events_per_s']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} {r['errors']:7d} {r['cpu_us_per_event']:20.1f}")
+        print(
+            f"  {name:20} {r['events_per_s']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} {r['errors']:7d} {r['cpu_us_per_event']:20.1f} {r['other_cpus']:16.2f}"
+        )
     base, ours = results["starlette discard"], results["tailor collector"]
     ratios = [ours[key] / base[key] for key in ("events_per_s", "p50_ms", "p99_ms", "max_ms")]
     cpu_ratio = ours["cpu_us_per_event"] / base["cpu_us_per_event"]
