@@ -34,15 +34,16 @@ class VisitorIds:
     def __init__(self, secret: bytes, *, random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
         if len(secret) < 16:
             raise ValueError("cookie secret must be at least 16 bytes")
-        self._key = secret
         self._random = random_bytes
+        self._mac = hmac.new(secret, b"vid:", hashlib.sha256)  # keyed once; each signature copies it
 
     def new(self) -> str:
         return _b64(self._random(16))
 
     def sign(self, vid: str) -> str:
-        mac = hmac.new(self._key, b"vid:" + vid.encode("ascii"), hashlib.sha256).digest()
-        return f"{vid}.{_b64(mac)[:_SIG_LEN]}"
+        mac = self._mac.copy()
+        mac.update(vid.encode("ascii"))
+        return f"{vid}.{_b64(mac.digest())[:_SIG_LEN]}"
 
     def verify(self, value: str) -> str | None:
         """The vid inside a signed cookie value, or None."""
