@@ -160,7 +160,8 @@ def stages() -> None:
     head_end = page.tag_offset or 0
     probe = scanner._Scanner(html, "utf-8")
     probe._hits(head_end)
-    far = min(len(html), probe.hits_end + scanner._CLEAN_TAIL)  # what the first hop checks
+    far = html.find(b">", min(len(html), probe.hits_end + scanner._CLEAN_TAIL))  # what the first hop checks
+    far = len(html) if far < 0 else far + 1
     assert not scanner._quoted_gt(html[head_end:far])
 
     def hits() -> None:

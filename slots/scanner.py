@@ -318,7 +318,8 @@ class _Scanner:
             # the last slot's content usually ends). Clean, and neither the hops in it nor the slots parsed
             # in it check again; else each gap is checked on its own, as below.
             self.clean_checked = True
-            far = min(self.n, self.hits_end + _CLEAN_TAIL)
+            far = html.find(b">", min(self.n, self.hits_end + _CLEAN_TAIL))  # end on a '>': no value cut in two
+            far = self.n if far < 0 else far + 1  # (a cut value makes the counts disagree: the slower search)
             if not self._quoted_gt_at(pos, far):
                 self.clean_until = far
         if pos < e and e > self.clean_until and html.find(b"=", pos, e) >= 0:

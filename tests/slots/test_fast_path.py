@@ -180,3 +180,20 @@ def test_item_tags_are_stripped_and_split_as_written(tags: str) -> None:
     page = scan(HEAD + b'<div data-slot="s" data-slot-type="carousel"><p data-item="a" data-tags="' + raw + b'">A</p></div>')
     expected = tuple(t for t in (s.strip() for s in htmllib.unescape(tags).split(",")) if t)
     assert page.slots[0].items[0].tags == expected, tags
+
+
+@pytest.mark.parametrize("shift", [-40, -12, -3, 0, 2, 9, 30, 200])
+def test_quoted_gt_near_the_end_of_the_checked_stretch(shift: int) -> None:
+    """The first hop checks up to 4 KB past the last marker (ending on a '>'); a slot reaching past that, with
+    a quoted '>' in a tag straddling that end or just after it, is still read as the exact walk reads it."""
+    from slots import scanner
+
+    filler = b"<b>t</b>" * ((scanner._CLEAN_TAIL + shift) // 8)
+    tricky = b'<i title="a > <p data-item=\'z\'>">t</i>'
+    for place in (0, 1, 2):
+        inner = [b'<p data-item="a">A</p>', filler, b'<p data-item="b">B</p>']
+        inner.insert(place + 1 if place < 2 else 3, tricky)
+        html = HEAD + b'<div data-slot="s" data-slot-type="carousel">' + b"".join(inner) + b"</div><p>end</p>"
+        page = scan(html)
+        assert page == scan_exact(html)
+        assert [i.id for i in page.slots[0].items] == ["a", "b"]
