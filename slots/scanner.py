@@ -582,22 +582,21 @@ def _unescape(s: str) -> str:
 _FRAG_TOKEN = re.compile(rb"<(?:(/?)([A-Za-z])|!|\?)")
 # parse_fast(): a whole tag (its '>' optional, so a tag the cap cuts is still seen), or '<!' / '<?'.
 _IMPLIES_END = frozenset((b"li", b"dt", b"dd", b"option")) | _P_CLOSERS
-_LIST_ITEMS = frozenset((b"li", b"dt", b"dd"))  # units only where their start tag closes nothing
 _RAW = tk.RAWTEXT | {b"script", b"plaintext"}
 
 
 def _frag_token(lax: bool, clean: bool = False) -> re.Pattern[bytes]:
     """parse_fast()'s token: skip inert units, then a whole element made of inert units (a "unit", typically
-    an item: groups ult '<', u name, ua attributes, ugt '>', uend '</' of its end tag), or a whole tag (its
-    '>' optional, so a tag the cap cuts is still seen; gt None) or '<!' / '<?' (groups lt '<', slash '/',
-    tag name, ta attributes, gt '>').
+    an item: groups 2 '<', 3 name, 4 attributes, 5 '>', 7 '</' of its end tag), or a whole tag (its '>'
+    optional, so a tag the cap cuts is still seen; group 12 None) or '<!' / '<?' (groups 8-12: 8 '<',
+    9 '/', 10 name, 11 attributes, 12 '>').
 
     `clean`: for stretches where no quoted attribute value holds a '>' (every tag ends at its first
     '>'): attributes are `[^>]*`, and inert tags hold no `data-` at all (stricter, never skips more).
 
-    Inert: text (a '<' that starts no token is text, as in parse()); a void element, an element holding
-    only text, or one (not <p>) holding only those, whose attribute names do not start with data- and
-    whose start tag closes no open element. `lax` (no <p> is open): p-closing start tags count as closing nothing. Names are
+    Inert: text (a '<' that starts no token is text, as in parse()); a void element, or an element
+    holding only text, whose attribute names do not start with data- and whose start tag closes no
+    open element. `lax` (no <p> is open): p-closing start tags count as closing nothing. Names are
     matched in lower case only (case-sensitive alternations are much cheaper in sre): an upper-case
     tag is simply not skipped.
 
@@ -616,25 +615,15 @@ def _frag_token(lax: bool, clean: bool = False) -> re.Pattern[bytes]:
         closers |= _P_CLOSERS
     void = rb"<" + _alternation(voids) + delim + no_data_attrs + rb">"
 
-    def element(group: bytes, inner: bytes, names: set[bytes]) -> bytes:
-        """An element with no data- attribute whose start tag closes nothing, holding `inner`."""
-        return (rb"<(?P<" + group + rb">(?!" + _alternation(names) + delim + rb")[a-z][a-z0-9]*+)" + delim
-                + no_data_attrs + rb">" + inner + rb"</(?P=" + group + rb")" + delim + attrs + rb">")
+    def pair(group: bytes) -> bytes:
+        return (rb"<(?P<" + group + rb">(?!" + _alternation(closers) + delim + rb")[a-z][a-z0-9]*+)"
+                + delim + no_data_attrs + rb">" + text + rb"*+</(?P=" + group + rb")" + delim + attrs + rb">")
 
-    def inert(g: bytes) -> bytes:
-        """Text, voids, text-only elements and (not <p>, whose content would read differently) elements of those."""
-        pair = element(g + b"p", text + rb"*+", closers)
-        nest = element(g + b"e", rb"(?:" + text + rb"|" + void + rb"|" + element(g + b"i", text + rb"*+", closers)
-                       + rb")*+", closers | {b"p"})
-        return rb"(?:" + text + rb"|" + void + rb"|" + pair + rb"|" + nest + rb")*+"
-
-    # li/dt/dd too: parse_fast() reads one as a unit only when its start tag closes nothing where it stands.
-    unit = (rb"(?P<ult><)(?P<u>(?!" + _alternation((closers | {b"p"}) - {b"template", b"li", b"dt", b"dd"}) + delim
-            + rb")[a-z][a-z0-9]*+)"
-            + delim + rb"(?P<ua>" + attrs + rb")(?P<ugt>>)" + inert(b"u") + rb"(?P<uend></)(?P=u)" + delim + attrs
-            + rb">")
-    return re.compile(inert(b"s") + rb"(?:" + unit + rb"|(?P<lt><)(?:(?P<slash>/?)(?P<tag>" + tk.TAGNAME + rb")(?P<ta>"
-                      + attrs + rb")(?P<gt>>)?|[!?]))")
+    inert = rb"(?:" + text + rb"|" + void + rb"|" + pair(b"n") + rb")*+"
+    unit = (rb"(<)(?P<u>(?!" + _alternation((closers | {b"p"}) - {b"template"}) + delim + rb")[a-z][a-z0-9]*+)" + delim
+            + rb"(" + attrs + rb")(>)(?:" + text + rb"|" + void + rb"|" + pair(b"m") + rb")*+(</)(?P=u)" + delim
+            + attrs + rb">")
+    return re.compile(inert + rb"(?:" + unit + rb"|(<)(?:(/?)(" + tk.TAGNAME + rb")(" + attrs + rb")(>)?|[!?]))")
 
 
 _FRAG_LAX = _frag_token(True)
@@ -642,34 +631,6 @@ _FRAG_STRICT = _frag_token(False)
 # The same where no quoted attribute value can hold a '>' (Scanner.clean_until): every tag ends at its first '>'.
 _FRAG_LAX_CLEAN = _frag_token(True, clean=True)
 _FRAG_STRICT_CLEAN = _frag_token(False, clean=True)
-assert _FRAG_LAX.groupindex == _FRAG_STRICT.groupindex == _FRAG_LAX_CLEAN.groupindex == _FRAG_STRICT_CLEAN.groupindex
-# Positions in match.groups() (and group numbers, one more) of what parse_fast() reads.
-_U, _UA, _SLASH, _TAG, _TA, _GT = (_FRAG_LAX.groupindex[k] - 1 for k in ("u", "ua", "slash", "tag", "ta", "gt"))
-_ULT, _UGT, _UEND, _LT = (_FRAG_LAX.groupindex[k] for k in ("ult", "ugt", "uend", "lt"))
-
-
-def _implied_close(stack: list[list], sname: bytes) -> int | None:
-    """Where on the stack the start tag `sname` (li/dt/dd/option or a p-closer) implies an end: the index of
-    the open li/dt/dd/option/p the tree builder would close (with everything above it), None if nothing."""
-    if sname == b"li":
-        targets, barriers = (b"li",), (b"ul", b"ol", b"menu")
-    elif sname in (b"dt", b"dd"):
-        targets, barriers = (b"dt", b"dd"), (b"dl",)
-    elif sname == b"option":
-        if stack[-1][0] != b"option":
-            return None
-        targets, barriers = (b"option",), ()
-    else:
-        targets, barriers = (b"p",), (b"button", b"table", b"td", b"th", b"caption", b"object", b"marquee")
-    i = len(stack) - 1
-    while i >= 0:
-        nm, kind = stack[i][0], stack[i][1]
-        if kind == 2 or nm in barriers:
-            return None
-        if nm in targets:
-            return i
-        i -= 1
-    return None
 
 
 class _Fragment:
@@ -811,19 +772,16 @@ class _Fragment:
             if pos < clean:
                 t = (_FRAG_LAX_CLEAN if lax else _FRAG_STRICT_CLEAN).match(html, pos, clean)
                 if t is not None:
-                    g = t.groups()
-                    uname, uattrs, slash, tname, raw_attrs, gt = g[_U], g[_UA], g[_SLASH], g[_TAG], g[_TA], g[_GT]
+                    _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
                     if uname is None and tname is not None and gt is None:
                         t = None  # a tag running past the clean stretch: read it the exact way
             if t is None:
                 t = (_FRAG_LAX if lax else _FRAG_STRICT).match(html, pos, limit)
                 if t is None:
                     return "slot larger than the cap: left as is" if limit < n else "unclosed slot: left as is"
-                g = t.groups()
-                uname, uattrs, slash, tname, raw_attrs, gt = g[_U], g[_UA], g[_SLASH], g[_TAG], g[_TA], g[_GT]
-            if uname is not None and (uname not in _LIST_ITEMS or _implied_close(stack, uname) is None):
-                # a whole element of inert units whose start tag closes nothing: its start tag, then its end
-                p = t.start(_ULT)
+                _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
+            if uname is not None:  # a whole element of inert units: its start tag, then straight to its end
+                p = t.start(2)
                 unit_end = t.end()
                 if b"data-" not in uattrs:  # plain markup (or a plain <template>): pushed and popped, no trace
                     pos = unit_end
@@ -840,18 +798,14 @@ class _Fragment:
                             items.append(extra)
                             item_spans.append((p, unit_end))
                         elif kind == 2:
-                            self._close([uname, 2, p, (extra, t.end(_UGT))], unit_end, t.start(_UEND), unit_end)
+                            self._close([uname, 2, p, (extra, t.end(5))], unit_end, t.start(7), unit_end)
                     pos = unit_end
                     continue
                 tname, raw_attrs, slash = uname, uattrs, None  # a nested slot: the general way
-                pos = end = t.end(_UGT)
-            elif uname is not None:  # an li/dt/dd that closes an open one: its start tag the general way
-                p, unit_end = t.start(_ULT), -1
-                tname, raw_attrs, slash = uname, uattrs, None
-                pos = end = t.end(_UGT)
+                pos = end = t.end(5)
             else:
                 unit_end = -1
-                p = t.start(_LT)
+                p = t.start(8)
                 if tname is None:  # '<!' or '<?'
                     pos = tk.comment_end(html, p) if html.startswith(b"<!--", p) else tk.markup_declaration_end(html, p)
                     if pos >= n:
@@ -938,7 +892,7 @@ class _Fragment:
                 kind, extra = 0, None
             if unit_end >= 0:  # pushed, nothing inert in it changes a thing, popped by its end tag
                 if kind:
-                    self._close([sname, kind, p, (extra, end)], unit_end, t.start(_UEND), unit_end)
+                    self._close([sname, kind, p, (extra, end)], unit_end, t.start(7), unit_end)
                 pos = unit_end
                 continue
             if sname in tk.VOID:
@@ -1003,8 +957,25 @@ class _Fragment:
 
         Returns True when that would close the slot element itself (the caller gives up on the slot).
         """
-        i = _implied_close(stack, sname)
-        if i is None:
+        if sname == b"li":
+            targets, barriers = (b"li",), (b"ul", b"ol", b"menu")
+        elif sname in (b"dt", b"dd"):
+            targets, barriers = (b"dt", b"dd"), (b"dl",)
+        elif sname == b"option":
+            if stack[-1][0] != b"option":
+                return False
+            targets, barriers = (b"option",), ()
+        else:
+            targets, barriers = (b"p",), (b"button", b"table", b"td", b"th", b"caption", b"object", b"marquee")
+        i = len(stack) - 1
+        while i >= 0:
+            nm, kind = stack[i][0], stack[i][1]
+            if kind == 2 or nm in barriers:
+                return False
+            if nm in targets:
+                break
+            i -= 1
+        else:
             return False
         if i == 0:
             return True
