@@ -441,8 +441,10 @@ def _client_process(url: str, seconds: float, concurrency: int, rate: float, coo
     import uvloop
 
     driver = _open_loop(url, seconds, rate, cookies) if rate else _closed_loop(url, seconds, concurrency, cookies)
+    started = time.process_time()
     result = uvloop.run(driver)
-    result["client_cpu_s"] = time.process_time()
+    result["client_cpu_s"] = time.process_time() - started
+    result["client_total_cpu_s"] = time.process_time()  # with its start-up (imports): for the "other CPUs" figure
     out.send(result)
 
 
@@ -567,7 +569,7 @@ def _with_server_cpu(pid: int, run: Any, url: str | None = None) -> dict[str, An
     server = sum(map(_process_cpu_seconds, pids)) - before
     result["cpu_us_per_event"] = server / events * 1e6 if events else float("nan")
     # CPUs busy with anything but this server and the bench client meanwhile (other people's work)
-    result["other_cpus"] = max(0.0, _machine_busy_seconds() - machine - server - result["client_cpu_s"]) / (time.perf_counter() - began)
+    result["other_cpus"] = max(0.0, _machine_busy_seconds() - machine - server - result["client_total_cpu_s"]) / (time.perf_counter() - began)
     if url and events:
         after = _stats(url)
         result["events_per_commit"] = events / max(1, after["commits"] - stats["commits"])
@@ -604,6 +606,7 @@ def _table(title: str, results: dict[str, dict[str, Any]]) -> None:
     ratios = [ours[key] / base[key] for key in ("events_per_s", "p50_ms", "p99_ms", "max_ms")]
     cpu_ratio = ours["cpu_us_per_event"] / base["cpu_us_per_event"]
     print(f"  {'ratio (tailor/base)':20} {ratios[0]:10.2f} {ratios[1]:8.2f} {ratios[2]:8.2f} {ratios[3]:8.2f} {'':7} {cpu_ratio:20.2f}")
+    print(f"  bench client CPU us/event: starlette run {base['client_cpu_s'] / max(1, base['beacons'] * EVENTS_PER_BEACON) * 1e6:.1f}, tailor run {ours['client_cpu_s'] / max(1, ours['beacons'] * EVENTS_PER_BEACON) * 1e6:.1f} (on the same CPUs as the servers)")
     if "events_per_commit" in ours:
         threads = ", ".join(f"{name} {us:.1f}" for name, us in ours["threads_us_per_event"].items())
         print(f"  tailor: {ours['events_per_commit']:.1f} events per group commit; CPU us/event by thread: {threads}")
