@@ -7,11 +7,14 @@ never came (the process died, the socket broke) fails with StoreError, never
 with a success.
 
 Why a process: in one process the writer thread and the event loop share one
-GIL. Measured at 20,000 events/s, each sqlite3 call hands the GIL to the busy
+GIL. Traced at 20,000 events/s, each sqlite3 call hands the GIL to the busy
 loop and getting it back can take a whole switch interval (5 ms): commits
-of 0.5 ms CPU took 5-15 ms, 1.1 s of every 5 s the writer spent waiting,
-and requests stacked up behind them (p99 25-47 ms). Here the loop only
-encodes a frame and waits; the writer runs free.
+of 0.5 ms CPU took up to 18 ms (1.1 s of every 5 s spent waiting) and the
+loop, which also serves pages, lagged up to 15 ms (p99 6.4 ms). Here commits
+take their CPU time (p99 1.3 ms) and the loop's lag p99 is 1.7-3 ms. The
+price is ~10% more CPU per event (frames, wake-ups); on the 2-CPU bench box,
+shared with the bench client, the collector's own p99 did not improve
+(alternating runs: 14-30 ms either way, CPU-bound; see bench_collector).
 
 Wire: both ways, frames of a 4-byte little-endian length and a msgpack body.
 The parent sends a `JournalConfig` first, then one `RecordFrame` per `record`
