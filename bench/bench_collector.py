@@ -24,6 +24,7 @@ secret so beacons spread over many profiles.
     python bench/bench_collector.py [--seconds 5] [--rate 20000] [--concurrency 8] [--sync normal|full]
     python bench/bench_collector.py --cpu [--rounds 5]   # in-process CPU per event
     python bench/bench_collector.py --reads [--visitors 1000]   # in-process µs per profile read
+    python bench/bench_collector.py --trace [--rate 20000]   # where the slowest beacons spent their time
 
 `--cpu` drives the collector's ASGI callable directly (no sockets, no
 uvicorn) with the same beacons and concurrency, and reports the process's
@@ -72,6 +73,7 @@ def create_collector_app() -> Any:
     settings = settings_from_dict({"proxy": {"data_dir": data_dir}, "collector": {"rate_per_second": 1e9, "burst": 1_000_000_000, "sync": sync}})
     ids = VisitorIds(load_or_create_secret(data_dir))
     state: dict[str, Any] = {}
+    tracer = _Tracer() if os.environ.get("TAILOR_BENCH_TRACE") == "1" else None
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -80,6 +82,8 @@ def create_collector_app() -> Any:
                 if message["type"] == "lifespan.startup":
                     state["store"] = await ProfileStore.open(settings)
                     state["collector"] = Collector(settings, state["store"], ids)
+                    if tracer is not None:
+                        tracer.start(state["store"])
                     await send({"type": "lifespan.startup.complete"})
                 else:
                     await state["store"].close()
@@ -96,9 +100,80 @@ def create_collector_app() -> Any:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
+        if tracer is not None:
+            await tracer.serve(scope, receive, send, state["collector"])
+            return
         await state["collector"](scope, receive, send)
 
     return app
+
+
+class _Tracer:
+    """--trace, in the collector server: when each beacon arrived, went to the journal process and
+    came back, and was answered (time.perf_counter: CLOCK_MONOTONIC, the same clock as the client's);
+    the event loop's lag (a 1 ms ticker) and garbage collection pauses."""
+
+    def __init__(self) -> None:
+        import contextvars
+
+        self.requests: dict[int, list[float]] = {}  # beacon number -> [arrived, to journal, from journal, answered]
+        self.lags: list[tuple[float, float]] = []
+        self.gcs: list[tuple[float, float]] = []
+        self._current: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("bench_trace", default=None)
+
+    def start(self, store: Any) -> None:
+        import gc
+
+        journal = store._journal
+        record, current = journal.record, self._current
+
+        async def traced_record(*args: Any, **kwargs: Any) -> Any:
+            stamps = current.get()
+            if stamps is not None:
+                stamps[1] = time.perf_counter()
+            try:
+                return await record(*args, **kwargs)
+            finally:
+                if stamps is not None:
+                    stamps[2] = time.perf_counter()
+
+        journal.record = traced_record  # this instance only: the bench's server
+        began = [0.0]
+
+        def pause(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                began[0] = time.perf_counter()
+            else:
+                self.gcs.append((began[0], time.perf_counter()))
+
+        gc.callbacks.append(pause)
+        self._ticker = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.lags.append((before, time.perf_counter() - before - 0.001))
+
+    async def serve(self, scope: dict[str, Any], receive: Any, send: Any, collector: Any) -> None:
+        if scope["path"] == "/_bench/trace":  # hand over what was traced, start afresh
+            import json
+
+            body = json.dumps({"requests": self.requests, "lags": self.lags, "gcs": self.gcs}).encode()
+            self.requests, self.lags, self.gcs = {}, [], []
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        number = next((int(value) for name, value in scope["headers"] if name == b"x-bench-n"), None)
+        stamps = [time.perf_counter(), 0.0, 0.0, 0.0]
+        token = self._current.set(stamps)
+        try:
+            await collector(scope, receive, send)
+        finally:
+            self._current.reset(token)
+        stamps[3] = time.perf_counter()
+        if number is not None:
+            self.requests[number] = stamps
 
 
 def cpu_per_event(rounds: int, beacons: int, concurrency: int, sync: str, visitors: int) -> list[tuple[float, float, float]]:
@@ -397,8 +472,9 @@ async def _closed_loop(url: str, seconds: float, concurrency: int, cookies: list
     return _summary(latencies, errors, elapsed)
 
 
-async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str]) -> dict[str, Any]:
-    """Beacons at fixed times (rate/10 per second); latency from each one's scheduled time."""
+async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str], trace: bool = False) -> dict[str, Any]:
+    """Beacons at fixed times (rate/10 per second); latency from each one's scheduled time.
+    With `trace`, each beacon carries its number and the result has its (due, sent, answered) times."""
     import aiohttp
 
     latencies: list[float] = []
@@ -409,9 +485,12 @@ async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str]) 
     connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, force_close=False)
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session:
 
-        async def send(due: float, visitor: int) -> None:
+        async def send(due: float, visitor: int, number: int) -> None:
             nonlocal errors
             headers = {"user-agent": UA, "content-type": "text/plain;charset=UTF-8", "cookie": cookies[visitor]}
+            if trace:
+                headers["x-bench-n"] = str(number)
+            sent = time.perf_counter()
             try:
                 async with session.post(url + "/_tailor/e", data=_beacon(skews[visitor]), headers=headers) as response:
                     await response.read()
@@ -422,7 +501,10 @@ async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str]) 
                 errors += 1
                 return
             latencies.append(time.perf_counter() - due)
+            if trace:
+                timeline[number] = (due, sent, time.perf_counter())
 
+        timeline: dict[int, tuple[float, float, float]] = {}
         tasks = []
         began = time.perf_counter()
         total = int(seconds / interval)
@@ -431,16 +513,19 @@ async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str]) 
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(send(due, rng.randrange(len(cookies)))))
+            tasks.append(asyncio.ensure_future(send(due, rng.randrange(len(cookies)), n)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - began
-    return _summary(latencies, errors, elapsed)
+    result = _summary(latencies, errors, elapsed)
+    if trace:
+        result["timeline"] = timeline
+    return result
 
 
-def _client_process(url: str, seconds: float, concurrency: int, rate: float, cookies: list[str], out: Any) -> None:
+def _client_process(url: str, seconds: float, concurrency: int, rate: float, cookies: list[str], out: Any, trace: bool = False) -> None:
     import uvloop
 
-    driver = _open_loop(url, seconds, rate, cookies) if rate else _closed_loop(url, seconds, concurrency, cookies)
+    driver = _open_loop(url, seconds, rate, cookies, trace) if rate else _closed_loop(url, seconds, concurrency, cookies)
     started = time.process_time()
     result = uvloop.run(driver)
     result["client_cpu_s"] = time.process_time() - started
@@ -448,10 +533,10 @@ def _client_process(url: str, seconds: float, concurrency: int, rate: float, coo
     out.send(result)
 
 
-def measure(url: str, seconds: float, *, concurrency: int = 8, rate: float = 0, cookies: list[str]) -> dict[str, Any]:
+def measure(url: str, seconds: float, *, concurrency: int = 8, rate: float = 0, cookies: list[str], trace: bool = False) -> dict[str, Any]:
     """One client run in its own process: closed loop at `concurrency`, or open loop at `rate` events/s."""
     parent, child = multiprocessing.Pipe()
-    proc = multiprocessing.get_context("spawn").Process(target=_client_process, args=(url, seconds, concurrency, rate, cookies, child))
+    proc = multiprocessing.get_context("spawn").Process(target=_client_process, args=(url, seconds, concurrency, rate, cookies, child, trace))
     proc.start()
     result = parent.recv()
     proc.join()
@@ -490,7 +575,11 @@ def main() -> None:
     parser.add_argument("--beacons", type=int, default=2000)
     parser.add_argument("--reads", action="store_true", help="in-process µs per profile read (returning visitors), idle and under collector load")
     parser.add_argument("--gc", action="store_true", help="also print the collector server's garbage collection pauses")
+    parser.add_argument("--trace", action="store_true", help="open loop on the collector only: where the slowest beacons spent their time")
     args = parser.parse_args()
+    if args.trace:
+        trace_run(args.seconds, args.rate, args.visitors, args.sync)
+        return
     if args.reads:
         print(f"ProfileStore.get_now of {args.visitors} returning visitors (read once before), µs per read on the event loop")
         print(f"  {'':22} {'mean':>7} {'p50':>7} {'p99':>7} {'max':>8}")
@@ -547,6 +636,55 @@ def main() -> None:
     kept_up = ours["errors"] == 0 and ours["events_per_s"] >= 0.99 * args.rate
     goal = args.rate >= 20_000 and kept_up and ours["p99_ms"] < 5
     print(f"goal: keeps up with >= 20,000 events/s with p99 < 5 ms: {'met' if goal else 'NOT met'}")
+
+
+def trace_run(seconds: float, rate: float, visitors: int, sync: str) -> None:
+    """--trace: one open loop against the collector, every beacon's time split into stages."""
+    import httpx
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc, url = start_server("bench.bench_collector:create_collector_app", {"TAILOR_BENCH_DATA_DIR": data_dir, "TAILOR_BENCH_SYNC": sync, "TAILOR_BENCH_TRACE": "1"})
+        try:
+            wait_ready(url)
+            cookies = visitor_cookies(data_dir, visitors)
+            measure(url, 0.5, cookies=cookies)  # warm-up
+            httpx.get(url + "/_bench/trace")  # forget the warm-up
+            result = measure(url, seconds, rate=rate, cookies=cookies, trace=True)
+            server = httpx.get(url + "/_bench/trace", timeout=30).json()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"trace: open loop at {rate:,.0f} events/s for {seconds:g} s; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"  latency p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms")
+    stages = ("client late", "to the server", "before the journal", "journal round trip", "after the journal", "back to the client")
+    rows = []
+    for number, (due, sent, answered) in result["timeline"].items():
+        stamps = server["requests"].get(str(number))
+        if stamps is None or not stamps[1]:
+            continue
+        arrived, to_journal, from_journal, done = stamps
+        rows.append((answered - due, due, (sent - due, arrived - sent, to_journal - arrived, from_journal - to_journal, done - from_journal, answered - done)))
+    rows.sort()
+    slowest = rows[-max(1, len(rows) // 100) :]
+    print(f"  {'stage (ms)':22} {'all: p50':>9} {'p99':>7} {'slowest 1%: p50':>16} {'max':>7}")
+    for index, stage in enumerate(stages):
+        every = sorted(row[2][index] for row in rows)
+        worst = sorted(row[2][index] for row in slowest)
+        print(f"  {stage:22} {every[len(every) // 2] * 1e3:9.2f} {every[int(len(every) * 0.99)] * 1e3:7.2f} {worst[len(worst) // 2] * 1e3:16.2f} {worst[-1] * 1e3:7.2f}")
+    start = min(row[1] for row in rows)
+    times = sorted(row[1] - start for row in slowest)
+    clusters: list[list[float]] = []
+    for at in times:
+        if clusters and at - clusters[-1][-1] < 0.02:
+            clusters[-1].append(at)
+        else:
+            clusters.append([at])
+    print(f"  slowest 1% in {len(clusters)} clusters (gaps < 20 ms), starting at (s): " + ", ".join(f"{c[0]:.2f} ({len(c)})" for c in clusters[:12]))
+    lags = sorted(lag for _, lag in server["lags"])
+    if lags:
+        print(f"  event loop lag (1 ms ticker): p50 {lags[len(lags) // 2] * 1e3:.2f} ms, p99 {lags[int(len(lags) * 0.99)] * 1e3:.2f} ms, max {lags[-1] * 1e3:.2f} ms")
+    pauses = [end - begin for begin, end in server["gcs"]]
+    print(f"  garbage collections: {len(pauses)}, total {sum(pauses) * 1e3:.1f} ms, longest {max(pauses, default=0) * 1e3:.2f} ms")
 
 
 def _gc_table(pauses: list[list[str]]) -> None:
