@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import pytest
+import trustme
 
 from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.upstream_httptools import HIGH_WATER, HttptoolsUpstream
@@ -21,16 +23,18 @@ CLOSE = object()  # script: close the connection instead of answering
 
 
 class ScriptedOrigin:
-    def __init__(self, *replies) -> None:
+    def __init__(self, *replies, tls: ssl.SSLContext | None = None) -> None:
         self.replies = list(replies)
+        self.tls = tls
         self.requests: list[tuple[bytes, bytes]] = []
         self.connections = 0
         self.active = 0
         self.max_active = 0
 
     async def __aenter__(self) -> ScriptedOrigin:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
+        scheme, host = ("https", "localhost") if self.tls else ("http", "127.0.0.1")
+        self.url = "%s://%s:%d" % (scheme, host, self.server.sockets[0].getsockname()[1])
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -423,3 +427,30 @@ def test_origin_refusing_connections_is_an_upstream_error():
         assert not isinstance(info.value, UpstreamTimeout)
         await up.aclose()
     run(main())
+
+
+def test_https_origin_is_verified_and_its_connection_reused(tmp_path, monkeypatch):
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    async def main(trust: bool):
+        if trust:  # how an operator adds a private CA: OpenSSL's own variable, read when the client first connects
+            monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        async with ScriptedOrigin(ok(b"one"), ok(b"two"), tls=server_ctx) as origin:
+            up = client()
+            try:
+                if not trust:
+                    with pytest.raises(UpstreamError):
+                        await fetch(up, origin.url + "/")
+                    return
+                assert (await fetch(up, origin.url + "/a"))[2] == b"one"
+                assert (await fetch(up, origin.url + "/b"))[2] == b"two"
+                assert origin.connections == 1
+            finally:
+                await up.aclose()
+
+    run(main(trust=False))
+    run(main(trust=True))
