@@ -27,7 +27,12 @@ def serve(app, *, host: str = "127.0.0.1", http: str = "httptools", lifespan: st
     """Run `app` until the block ends; yields its base URL (no trailing slash)."""
     sock = bound_socket(host)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", http=http, lifespan=lifespan, loop="asyncio", server_header=False, proxy_headers=False,
+    protocol = http
+    if http == "httptools" and hasattr(app, "forwarder"):  # Tailor: the protocol `tailor serve` runs (proxy.cli)
+        from proxy.server_protocol import HeaderDeadlineProtocol
+
+        protocol = HeaderDeadlineProtocol
+    config = uvicorn.Config(app, log_level="warning", http=protocol, lifespan=lifespan, loop="asyncio", server_header=False, proxy_headers=False,
                             date_header=not hasattr(app, "forwarder"))  # Tailor keeps the origin's Date
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
