@@ -6,8 +6,8 @@ the collector's journal process (proxy.journal_process, no GIL shared with
 the event loop) and each process's `GroupCommitWriter` thread (links,
 deletes, retention, catalog items). Callers submit jobs (functions of a
 connection); the writer takes every job waiting (up to MAX_BATCH_EVENTS events), runs them in one
-`BEGIN IMMEDIATE` transaction, each inside its own savepoint (a failing job
-fails alone), commits, then resolves every job's future at once. Requests that
+`BEGIN IMMEDIATE` transaction (a failing job fails alone: the transaction is
+rolled back and run again with each job in its own savepoint), commits, then resolves every job's future at once. Requests that
 arrive while a commit is in flight ride the next one, so batches grow with load
 and a quiet server commits each request immediately (no timer to wait on).
 Jobs submitted with `submit_batched` and the same batch function run
@@ -377,39 +377,17 @@ class Committer:
             pass  # the safety net (wal_autocheckpoint) still bounds the WAL
 
     def commit(self, batch: list[Job]) -> None:
-        """Run `batch` in one transaction; every job's `ok` and `result` tell its outcome."""
-        conn = self._conn
-        observers = self._observers
+        """Run `batch` in one transaction; every job's `ok` and `result` tell its outcome.
+
+        First without savepoints (four statements fewer per commit: ~5 us of a
+        one-beacon commit); only if a job fails is the whole transaction rolled
+        back and run again with each job (or run of batched jobs) in a
+        savepoint of its own, where a bad job fails alone.
+        """
         error: BaseException | None = None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for observer in observers:
-                    observer.begun(conn)
-                start = 0
-                while start < len(batch):
-                    end = start + 1
-                    batch_fn = batch[start].batch_fn
-                    if batch_fn is not None:
-                        while end < len(batch) and batch[end].batch_fn is batch_fn:
-                            end += 1
-                    if end - start > 1 and batch_fn is not None and _run_together(conn, batch_fn, batch[start:end], observers):
-                        start = end
-                        continue
-                    for job in batch[start:end]:
-                        _run_alone(conn, job, observers)
-                    start = end
-                conn.execute("COMMIT")
-                self.commits += 1
-            except BaseException:
-                try:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                finally:
-                    _rolled_back(observers)
-                raise
-            for observer in observers:
-                observer.committed()
+            if not self._transaction(batch, isolate=False):
+                self._transaction(batch, isolate=True)
         except sqlite3.Error as exc:
             error = StoreError(f"journal write failed: {exc}")
         except BaseException as exc:  # noqa: BLE001 - report, keep the writer alive
@@ -417,6 +395,47 @@ class Committer:
         if error is not None:
             for job in batch:
                 job.ok, job.result = False, error
+
+    def _transaction(self, batch: list[Job], *, isolate: bool) -> bool:
+        """One transaction over `batch`; False (rolled back, nothing kept) if not `isolate` and a job failed."""
+        conn = self._conn
+        observers = self._observers
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for observer in observers:
+                observer.begun(conn)
+            start = 0
+            while start < len(batch):
+                end = start + 1
+                batch_fn = batch[start].batch_fn
+                if batch_fn is not None:
+                    while end < len(batch) and batch[end].batch_fn is batch_fn:
+                        end += 1
+                if not isolate:
+                    if not _run_unisolated(conn, batch_fn, batch[start:end]):
+                        conn.execute("ROLLBACK")
+                        _rolled_back(observers)
+                        for job in batch:
+                            job.ok, job.result = False, None
+                        return False
+                elif end - start > 1 and batch_fn is not None and _run_together(conn, batch_fn, batch[start:end], observers):
+                    pass
+                else:
+                    for job in batch[start:end]:
+                        _run_alone(conn, job, observers)
+                start = end
+            conn.execute("COMMIT")
+            self.commits += 1
+        except BaseException:
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            finally:
+                _rolled_back(observers)
+            raise
+        for observer in observers:
+            observer.committed()
+        return True
 
 
 def job_error(job: Job) -> StoreError:
@@ -531,6 +550,26 @@ class GroupCommitWriter:
 def _rolled_back(observers: list[TransactionObserver]) -> None:
     for observer in observers:
         observer.rolled_back()
+
+
+def _run_unisolated(conn: sqlite3.Connection, batch_fn: BatchFn | None, jobs: list[Job]) -> bool:
+    """`jobs` (one, or a run sharing `batch_fn`) without a savepoint; False if one failed (roll back the transaction)."""
+    try:
+        if batch_fn is None:
+            for job in jobs:
+                job.result = job.run_alone(conn)
+                job.ok = True
+            return True
+        results = batch_fn(conn, [job.payload for job in jobs])
+        if len(results) != len(jobs):
+            raise ValueError(f"batch function returned {len(results)} results for {len(jobs)} jobs")
+    except sqlite3.OperationalError:
+        raise  # disk full, I/O error, lock timeout: the whole batch fails
+    except Exception:  # noqa: BLE001 - the batch runs again, each job in its savepoint
+        return False
+    for job, result in zip(jobs, results):
+        job.result, job.ok = result, True
+    return True
 
 
 def _run_alone(conn: sqlite3.Connection, job: Job, observers: list[TransactionObserver]) -> None:

@@ -89,6 +89,49 @@ def test_a_failing_batched_job_fails_alone(tmp_path: Path) -> None:
         conn.close()
 
 
+def test_a_failing_job_in_a_shared_commit_is_undone_and_its_neighbours_commit(tmp_path: Path) -> None:
+    """Commits run without savepoints first; a failing job sends the whole batch round again, each job in its own."""
+    path = db_path(str(tmp_path))
+    create_schema(path)
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        started.set()
+        gate.wait(10)
+
+    def insert(name: str) -> Any:
+        def job(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO items (id, body) VALUES (?, x'00')", (name,))
+            if name == "bad":
+                raise ValueError("bad job")
+            return name
+
+        return job
+
+    async def scenario() -> tuple[list[Any], int]:
+        writer = GroupCommitWriter(path, checkpoints=False)
+        try:
+            held = asyncio.ensure_future(writer.submit(hold))
+            await asyncio.to_thread(started.wait, 10)
+            queued = [asyncio.ensure_future(writer.submit(insert(name))) for name in ["a", "bad", "c"]]
+            await asyncio.sleep(0)  # the three are queued behind the held commit, so they share the next one
+            gate.set()
+            await held
+            return await asyncio.gather(*queued, return_exceptions=True), writer.commits
+        finally:
+            writer.close()
+
+    results, commits = asyncio.run(scenario())
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], StoreError) and "bad job" in str(results[1])
+    assert commits == 2  # the held one, then one for all three
+    conn = sqlite3.connect(path)
+    try:
+        assert sorted(row[0] for row in conn.execute("SELECT id FROM items")) == ["a", "c"]
+    finally:
+        conn.close()
+
+
 def test_journal_with_one_row_per_event_is_migrated(tmp_path: Path) -> None:
     path = db_path(str(tmp_path))
     path.parent.mkdir(parents=True, exist_ok=True)
