@@ -25,6 +25,7 @@ secret so beacons spread over many profiles.
     python bench/bench_collector.py --cpu [--rounds 5]   # in-process CPU per event
     python bench/bench_collector.py --reads [--visitors 1000]   # in-process µs per profile read
     python bench/bench_collector.py --trace [--rate 20000]   # where the slowest beacons spent their time
+    ... --spread-ms 2000   # each beacon's events spread over 2 s, as the tag's batches are
 
 `--cpu` drives the collector's ASGI callable directly (no sockets, no
 uvicorn) with the same beacons and concurrency, and reports the process's
@@ -407,11 +408,20 @@ def _event_id() -> str:
     return f"{bits(32)}_{bits(32)}_{bits(32)}_{bits(32)}"
 
 
+_spread = {"ms": 0}  # --spread-ms: how far apart in time a beacon's first and last events happened
+
+
 def _beacon(skew_ms: int = 0) -> bytes:
-    """Ten page views with fresh ids, stamped by a browser clock `skew_ms` off."""
-    ts = int(time.time() * 1000) + skew_ms
+    """Ten page views with fresh ids, stamped by a browser clock `skew_ms` off.
+
+    With no spread they happened 1 ms apart, so their (ts, id) keys are neighbours in the journal's
+    de-duplication index; the tag's beacons hold what happened over up to 2 s (--spread-ms 2000),
+    keys that land among every other visitor's, about one index page each."""
+    spread = _spread["ms"]
+    step = max(1, spread // (EVENTS_PER_BEACON - 1))
+    ts = int(time.time() * 1000) + skew_ms - step * (EVENTS_PER_BEACON - 1)
     events = ",".join(
-        '{"type":"page_view","id":"%s","ts":%d,"url":"/p/%d","item":"item-%d","tags":["t%d","shoes"]}' % (_event_id(), ts + n, n, n, n % 7)
+        '{"type":"page_view","id":"%s","ts":%d,"url":"/p/%d","item":"item-%d","tags":["t%d","shoes"]}' % (_event_id(), ts + n * step, n, n, n % 7)
         for n in range(EVENTS_PER_BEACON)
     )
     return ('{"events":[%s]}' % events).encode()
@@ -522,9 +532,10 @@ async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str], 
     return result
 
 
-def _client_process(url: str, seconds: float, concurrency: int, rate: float, cookies: list[str], out: Any, trace: bool = False) -> None:
+def _client_process(url: str, seconds: float, concurrency: int, rate: float, cookies: list[str], out: Any, trace: bool = False, spread_ms: int = 0) -> None:
     import uvloop
 
+    _spread["ms"] = spread_ms
     driver = _open_loop(url, seconds, rate, cookies, trace) if rate else _closed_loop(url, seconds, concurrency, cookies)
     started = time.process_time()
     result = uvloop.run(driver)
@@ -536,7 +547,7 @@ def _client_process(url: str, seconds: float, concurrency: int, rate: float, coo
 def measure(url: str, seconds: float, *, concurrency: int = 8, rate: float = 0, cookies: list[str], trace: bool = False) -> dict[str, Any]:
     """One client run in its own process: closed loop at `concurrency`, or open loop at `rate` events/s."""
     parent, child = multiprocessing.Pipe()
-    proc = multiprocessing.get_context("spawn").Process(target=_client_process, args=(url, seconds, concurrency, rate, cookies, child, trace))
+    proc = multiprocessing.get_context("spawn").Process(target=_client_process, args=(url, seconds, concurrency, rate, cookies, child, trace, _spread["ms"]))
     proc.start()
     result = parent.recv()
     proc.join()
@@ -570,6 +581,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20_000, help="open loop: events/s offered (beacons of 10)")
     parser.add_argument("--visitors", type=int, default=1000, help="open loop and --cpu: visitors the beacons come from")
     parser.add_argument("--sync", choices=["normal", "full"], default="normal")
+    parser.add_argument("--spread-ms", type=int, default=0, help="a beacon's events happened over this many ms (the tag batches up to 2000); 0: 1 ms apart")
     parser.add_argument("--cpu", action="store_true", help="in-process CPU per event instead of HTTP throughput")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--beacons", type=int, default=2000)
@@ -577,6 +589,7 @@ def main() -> None:
     parser.add_argument("--gc", action="store_true", help="also print the collector server's garbage collection pauses")
     parser.add_argument("--trace", action="store_true", help="open loop on the collector only: where the slowest beacons spent their time")
     args = parser.parse_args()
+    _spread["ms"] = max(0, args.spread_ms)
     if args.trace:
         trace_run(args.seconds, args.rate, args.visitors, args.sync)
         return
@@ -590,7 +603,7 @@ def main() -> None:
     if args.cpu:
         figures = cpu_per_event(args.rounds, args.beacons, args.concurrency, args.sync, args.visitors)
         cpus = sorted(cpu for cpu, _, _ in figures)
-        print(f"in-process, {args.beacons} 10-event beacons per round from {args.visitors} visitors, concurrency {args.concurrency}, sync={args.sync}")
+        print(f"in-process, {args.beacons} 10-event beacons (events {max(1, args.spread_ms // 9)} ms apart) per round from {args.visitors} visitors, concurrency {args.concurrency}, sync={args.sync}")
         print("CPU µs/event per round: " + " ".join(f"{cpu:.1f}" for cpu, _, _ in figures) + f"  (min {cpus[0]:.1f}, median {cpus[len(cpus) // 2]:.1f})")
         print("  of which the journal process: " + " ".join(f"{writer:.1f}" for _, writer, _ in figures))
         print("wall µs/event per round: " + " ".join(f"{wall:.1f}" for _, _, wall in figures))
@@ -625,7 +638,7 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(10)
         gc_pauses = Path(gc_log).read_text().split("\n") if args.gc and Path(gc_log).exists() else []
-    print(f"10-event beacons, {args.seconds:g} s per run, sync={args.sync}, one uvicorn worker, {args.visitors} visitors; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"10-event beacons (events {max(1, args.spread_ms // 9)} ms apart), {args.seconds:g} s per run, sync={args.sync}, one uvicorn worker, {args.visitors} visitors; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     _table(f"open loop at {args.rate:,.0f} events/s offered (latency from the scheduled send time)", open_loop)
     _table(f"closed loop, {args.concurrency} connections (the ceiling; latency = concurrency / throughput)", closed_loop)
     answered = sum(r["beacons"] * EVENTS_PER_BEACON for r in (open_loop["tailor collector"], closed_loop["tailor collector"]))
