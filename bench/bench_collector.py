@@ -26,6 +26,7 @@ secret so beacons spread over many profiles.
     python bench/bench_collector.py --reads [--visitors 1000]   # in-process µs per profile read
     python bench/bench_collector.py --trace [--rate 20000]   # where the slowest beacons spent their time
     ... --spread-ms 2000   # each beacon's events spread over 2 s, as the tag's batches are
+    ... --items 5000   # items viewed from a catalog of 5000 (co-views, popularity of many items)
 
 `--cpu` drives the collector's ASGI callable directly (no sockets, no
 uvicorn) with the same beacons and concurrency, and reports the process's
@@ -411,6 +412,12 @@ def _event_id() -> str:
 
 
 _spread = {"ms": 0}  # --spread-ms: how far apart in time a beacon's first and last events happened
+_catalog = {"items": 0}  # --items: page views of items drawn from a catalog this large (0: item-0 .. item-9 in every beacon)
+
+
+def _item(n: int) -> int:
+    items = _catalog["items"]
+    return int(_random_ids.paretovariate(1.2)) % items if items else n  # a few items popular, a long tail
 
 
 def _beacon(skew_ms: int = 0) -> bytes:
@@ -423,7 +430,7 @@ def _beacon(skew_ms: int = 0) -> bytes:
     step = max(1, spread // (EVENTS_PER_BEACON - 1))
     ts = int(time.time() * 1000) + skew_ms - step * (EVENTS_PER_BEACON - 1)
     events = ",".join(
-        '{"type":"page_view","id":"%s","ts":%d,"url":"/p/%d","item":"item-%d","tags":["t%d","shoes"]}' % (_event_id(), ts + n * step, n, n, n % 7)
+        '{"type":"page_view","id":"%s","ts":%d,"url":"/p/%d","item":"item-%d","tags":["t%d","shoes"]}' % (_event_id(), ts + n * step, n, _item(n), n % 7)
         for n in range(EVENTS_PER_BEACON)
     )
     return ('{"events":[%s]}' % events).encode()
@@ -534,10 +541,12 @@ async def _open_loop(url: str, seconds: float, rate: float, cookies: list[str], 
     return result
 
 
-def _client_process(url: str, seconds: float, concurrency: int, rate: float, cookies: list[str], out: Any, trace: bool = False, spread_ms: int = 0) -> None:
+def _client_process(
+    url: str, seconds: float, concurrency: int, rate: float, cookies: list[str], out: Any, trace: bool = False, spread_ms: int = 0, items: int = 0
+) -> None:
     import uvloop
 
-    _spread["ms"] = spread_ms
+    _spread["ms"], _catalog["items"] = spread_ms, items
     driver = _open_loop(url, seconds, rate, cookies, trace) if rate else _closed_loop(url, seconds, concurrency, cookies)
     started = time.process_time()
     result = uvloop.run(driver)
@@ -549,7 +558,7 @@ def _client_process(url: str, seconds: float, concurrency: int, rate: float, coo
 def measure(url: str, seconds: float, *, concurrency: int = 8, rate: float = 0, cookies: list[str], trace: bool = False) -> dict[str, Any]:
     """One client run in its own process: closed loop at `concurrency`, or open loop at `rate` events/s."""
     parent, child = multiprocessing.Pipe()
-    proc = multiprocessing.get_context("spawn").Process(target=_client_process, args=(url, seconds, concurrency, rate, cookies, child, trace, _spread["ms"]))
+    proc = multiprocessing.get_context("spawn").Process(target=_client_process, args=(url, seconds, concurrency, rate, cookies, child, trace, _spread["ms"], _catalog["items"]))
     proc.start()
     result = parent.recv()
     proc.join()
@@ -583,6 +592,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20_000, help="open loop: events/s offered (beacons of 10)")
     parser.add_argument("--visitors", type=int, default=1000, help="open loop and --cpu: visitors the beacons come from")
     parser.add_argument("--sync", choices=["normal", "full"], default="normal")
+    parser.add_argument("--items", type=int, default=0, help="page views of items from a catalog this large, a few popular (0: the same ten items in every beacon)")
     parser.add_argument("--spread-ms", type=int, default=0, help="a beacon's events happened over this many ms (the tag batches up to 2000); 0: 1 ms apart")
     parser.add_argument("--cpu", action="store_true", help="in-process CPU per event instead of HTTP throughput")
     parser.add_argument("--rounds", type=int, default=5)
@@ -592,6 +602,7 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="open loop on the collector only: where the slowest beacons spent their time")
     args = parser.parse_args()
     _spread["ms"] = max(0, args.spread_ms)
+    _catalog["items"] = max(0, args.items)
     if args.trace:
         trace_run(args.seconds, args.rate, args.visitors, args.sync)
         return
@@ -640,7 +651,7 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(10)
         gc_pauses = Path(gc_log).read_text().split("\n") if args.gc and Path(gc_log).exists() else []
-    print(f"10-event beacons (events {max(1, args.spread_ms // 9)} ms apart), {args.seconds:g} s per run, sync={args.sync}, one uvicorn worker, {args.visitors} visitors; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"10-event beacons (events {max(1, args.spread_ms // 9)} ms apart, items {args.items or 'item-0..9'}), {args.seconds:g} s per run, sync={args.sync}, one uvicorn worker, {args.visitors} visitors; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     _table(f"open loop at {args.rate:,.0f} events/s offered (latency from the scheduled send time)", open_loop)
     _table(f"closed loop, {args.concurrency} connections (the ceiling; latency = concurrency / throughput)", closed_loop)
     answered = sum(r["beacons"] * EVENTS_PER_BEACON for r in (open_loop["tailor collector"], closed_loop["tailor collector"]))

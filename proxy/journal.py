@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS beacons (
     vid TEXT NOT NULL,
     received REAL NOT NULL,
     n INTEGER NOT NULL,
-    body BLOB NOT NULL
+    body BLOB NOT NULL,
+    facts BLOB
 );
 CREATE INDEX IF NOT EXISTS beacons_vid ON beacons (vid);
 CREATE TABLE IF NOT EXISTS event_keys (
@@ -117,6 +118,10 @@ CREATE TABLE IF NOT EXISTS coviews (
     weight REAL NOT NULL,
     PRIMARY KEY (a, b)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS catalog_folded (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS repurchase (
     item TEXT PRIMARY KEY,
     total_days REAL NOT NULL,
@@ -216,6 +221,7 @@ def create_schema(path: Path) -> None:
         moved = _migrate_event_rows(conn)
         _migrate_event_ids(conn, rebuild=moved)
         _migrate_profiles_to_rowid(conn)
+        _add_beacon_facts(conn)
         conn.execute("DROP TABLE IF EXISTS changes")  # the readers' change log before the change board
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
@@ -235,6 +241,14 @@ def _migrate_event_rows(conn: sqlite3.Connection) -> bool:
     conn.execute("INSERT INTO beacons (vid, received, n, body) SELECT vid, received, 1, CAST('[' || CAST(body AS TEXT) || ']' AS BLOB) FROM events ORDER BY seq")
     conn.execute("DROP TABLE events")
     return True
+
+
+def _add_beacon_facts(conn: sqlite3.Connection) -> None:
+    """Beacons keep their catalog facts until a writer folds them into the catalog tables (see
+    profile_store.fold_catalog); older beacons' facts were written to those tables at once."""
+    if "facts" not in [row[1] for row in conn.execute("PRAGMA table_info(beacons)").fetchall()]:
+        conn.execute("ALTER TABLE beacons ADD COLUMN facts BLOB")
+    conn.execute("INSERT OR IGNORE INTO catalog_folded (id, seq) SELECT 1, coalesce(max(seq), 0) FROM beacons")
 
 
 def _migrate_profiles_to_rowid(conn: sqlite3.Connection) -> None:

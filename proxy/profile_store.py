@@ -29,6 +29,13 @@ and decoding each one again; that cache holds committed state only, and is
 dropped when another connection has committed since (`PRAGMA data_version`),
 anything rolls back, or a job that changes aliases runs.
 
+Catalog facts (popularity, co-views, repurchase intervals) commit with their beacon, in its row
+(`beacons.facts`), and a writer adds the waiting ones to the catalog tables at most once per
+CATALOG_FOLD_SECONDS of receive time, each table's rows in key order (`fold_catalog`; exactly
+once: the pass and its `catalog_folded` mark commit together). Written at once, they were a
+statement and a page per commit for a ten-item catalog, and one page per co-viewed pair for a
+real one. `catalog_stats` counts the facts still waiting too.
+
 Customers: `link_customer` keys a customer's profile as `c.<hash>`; the
 visitor's anonymous profile is merged into it and the visitor id becomes an
 alias, so `get(vid)` on any of the customer's devices returns the one profile.
@@ -63,6 +70,7 @@ from slots.model import Item
 L1_MAX_PROFILES = 50_000
 WRITER_MAX_PROFILES = 4_096  # decoded profiles the writer keeps between commits
 CATALOG_TTL_SECONDS = 5.0
+CATALOG_FOLD_SECONDS = 1.0  # how often (in receive time) a writer adds the beacons' catalog facts to the catalog tables
 POPULARITY_HALF_LIFE_DAYS = 7.0
 MAX_COVIEW_PARTNERS = 20  # items of the session paired with a newly viewed item
 MAX_COVIEWS_PER_ITEM = 20  # returned by catalog_stats
@@ -79,6 +87,18 @@ _profile_encoder = msgspec.msgpack.Encoder()
 _profile_decoder = msgspec.msgpack.Decoder(Profile)
 _events_encoder = msgspec.json.Encoder()
 _events_decoder = msgspec.json.Decoder(list[ev.Event])
+
+
+class _Facts(msgspec.Struct, array_like=True):
+    """One beacon's catalog facts, kept in its row until `fold_catalog` adds them to the catalog tables."""
+
+    popularity: dict[str, float]
+    coviews: list[tuple[str, str, float]]
+    repurchases: list[tuple[str, float]]
+
+
+_facts_encoder = msgspec.msgpack.Encoder()
+_facts_decoder = msgspec.msgpack.Decoder(_Facts)
 
 
 class _EventKey(msgspec.Struct):
@@ -278,6 +298,7 @@ class ProfileStore:
     def _read_catalog(self, now: float) -> CatalogStats:
         conn = connect(self._path, readonly=True)
         try:
+            conn.execute("BEGIN")  # one snapshot: the catalog tables and the facts not folded into them yet
             half = POPULARITY_HALF_LIFE_DAYS * DAY
             popularity = {
                 item: value * math.pow(0.5, max(0.0, now - ts) / half)
@@ -288,10 +309,28 @@ class ProfileStore:
                 partners = coviews.setdefault(a, {})
                 if len(partners) < MAX_COVIEWS_PER_ITEM:
                     partners[b] = weight
-            repurchase = {item: total / n / DAY for item, total, n in conn.execute("SELECT item, total_days, n FROM repurchase WHERE n > 0").fetchall()}
-            return CatalogStats(popularity=popularity, coviews=coviews, repurchase_days={k: v * DAY for k, v in repurchase.items()})
+            repurchase = {item: (total, n) for item, total, n in conn.execute("SELECT item, total_days, n FROM repurchase WHERE n > 0").fetchall()}
+            folded = conn.execute("SELECT seq FROM catalog_folded WHERE id = 1").fetchone()
+            pending = _pending_facts(conn, folded[0]) if folded else None
+            conn.execute("COMMIT")
         finally:
             conn.close()
+        if pending is not None:
+            _, pop, pop_ts, pairs, repurchases = pending
+            for item, value in pop.items():
+                popularity[item] = popularity.get(item, 0.0) + value * math.pow(0.5, max(0.0, now - pop_ts[item]) / half)
+            touched = set()
+            for (a, b), weight in pairs.items():
+                partners = coviews.setdefault(a, {})
+                partners[b] = partners.get(b, 0.0) + weight
+                touched.add(a)
+            for a in touched:
+                if len(coviews[a]) > MAX_COVIEWS_PER_ITEM:
+                    coviews[a] = dict(sorted(coviews[a].items(), key=lambda kv: -kv[1])[:MAX_COVIEWS_PER_ITEM])
+            for item, (days, count) in repurchases.items():
+                total, n = repurchase.get(item, (0.0, 0))
+                repurchase[item] = (total + days, n + count)
+        return CatalogStats(popularity=popularity, coviews=coviews, repurchase_days={item: total / n for item, (total, n) in repurchase.items() if n > 0})
 
     async def export_visitor(self, vid: str) -> dict[str, Any]:
         """Everything stored about a visitor: the profile and their events (data subject access)."""
@@ -453,6 +492,7 @@ class _WriterProfiles:
         self._pending: dict[str, Profile] = {}
         self._canonical: dict[str, str] = {}  # aliases read in this or earlier transactions
         self._data_version: int | None = None
+        self.catalog_folded_at = 0.0  # receive time of this writer's last `fold_catalog` (0: fold at the first commit)
 
     def begun(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -525,10 +565,7 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
     canonicals: dict[str, str] = {}
     profiles: dict[str, Profile] = {}
     dirty: dict[str, Profile] = {}
-    beacon_rows: list[tuple[str, float, int, bytes]] = []
-    pop: dict[str, float] = {}
-    pairs: dict[tuple[str, str], float] = {}
-    repurchases: list[tuple[str, float]] = []
+    beacon_rows_facts: list[tuple[str, float, int, bytes, bytes | None]] = []
     latest = 0.0
     results: list[RecordResult] = []
     for request in requests:
@@ -548,6 +585,9 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
                 fresh.discard(key)  # the same event again (later in this batch) is a duplicate
                 accepted.append(event)
         session_timeout = settings.session_timeout_minutes * 60.0
+        pop: dict[str, float] = {}
+        pairs: dict[tuple[str, str], float] = {}
+        repurchases: list[tuple[str, float]] = []
         for event in accepted:
             if not profile.gpc and not gpc and profile.consent.get("personalization", True):
                 _catalog_facts(profile, event, received, session_timeout, pop, pairs, repurchases)
@@ -559,37 +599,81 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
         if accepted or (gpc and request.ignored):
             dirty[canonical] = profile
         if accepted:
-            beacon_rows.append((request.vid, received, len(accepted), _events_encoder.encode(accepted)))
+            facts = _facts_encoder.encode(_Facts(pop, [(a, b, w) for (a, b), w in pairs.items()], repurchases)) if pop or repurchases else None
+            beacon_rows_facts.append((request.vid, received, len(accepted), _events_encoder.encode(accepted), facts))
         results.append(RecordResult(len(accepted), len(request.events) - len(accepted), request.ignored))
-    if beacon_rows:
-        _insert_rows(conn, "INSERT INTO beacons (vid, received, n, body)", 4, beacon_rows)
+    if beacon_rows_facts:
+        _insert_rows(conn, "INSERT INTO beacons (vid, received, n, body, facts)", 5, beacon_rows_facts)
     if dirty:
         _insert_rows(conn, "INSERT INTO profiles (vid, updated, body)", 3, [(p.vid, p.updated, _profile_encoder.encode(p)) for p in dirty.values()], UPSERT_PROFILE)
         cache.saved(dirty)
         cache.changed(dirty)
+    if latest - cache.catalog_folded_at >= CATALOG_FOLD_SECONDS:
+        fold_catalog(conn)
+        cache.catalog_folded_at = latest
+    return results
+
+
+def fold_catalog(conn: sqlite3.Connection) -> None:
+    """Add the catalog facts of the beacons journalled since the last fold to the catalog tables (in the caller's transaction).
+
+    Each fact is added exactly once: the fold and its `catalog_folded` mark commit together, and
+    writers take turns (SQLite's write lock). The tables' rows are written in key order, once per fold.
+    """
+    (folded,) = conn.execute("SELECT seq FROM catalog_folded WHERE id = 1").fetchone()
+    pending = _pending_facts(conn, folded)
+    if pending is None:
+        return
+    last, pop, pop_ts, pairs, repurchases = pending
+    half_life = POPULARITY_HALF_LIFE_DAYS * DAY
     if pop:
-        half_life = POPULARITY_HALF_LIFE_DAYS * DAY
         _insert_rows(
             conn,
             "INSERT INTO popularity (item, value, ts)",
             3,
-            [(item, value, latest) for item, value in pop.items()],
+            [(item, pop[item], pop_ts[item]) for item in sorted(pop)],
             "ON CONFLICT (item) DO UPDATE SET "
             f"value = popularity.value * pow(0.5, max(0.0, excluded.ts - popularity.ts) / {half_life!r}) + excluded.value, ts = max(popularity.ts, excluded.ts)",
         )
     if pairs:
         _insert_rows(
-            conn, "INSERT INTO coviews (a, b, weight)", 3, [(a, b, w) for (a, b), w in pairs.items()], "ON CONFLICT (a, b) DO UPDATE SET weight = coviews.weight + excluded.weight"
+            conn, "INSERT INTO coviews (a, b, weight)", 3, [(a, b, pairs[(a, b)]) for a, b in sorted(pairs)], "ON CONFLICT (a, b) DO UPDATE SET weight = coviews.weight + excluded.weight"
         )
     if repurchases:
         _insert_rows(
             conn,
             "INSERT INTO repurchase (item, total_days, n)",
             3,
-            [(item, days, 1) for item, days in repurchases],
-            "ON CONFLICT (item) DO UPDATE SET total_days = repurchase.total_days + excluded.total_days, n = repurchase.n + 1",
+            [(item, *repurchases[item]) for item in sorted(repurchases)],
+            "ON CONFLICT (item) DO UPDATE SET total_days = repurchase.total_days + excluded.total_days, n = repurchase.n + excluded.n",
         )
-    return results
+    conn.execute("UPDATE catalog_folded SET seq = ? WHERE id = 1", (last,))
+
+
+def _pending_facts(
+    conn: sqlite3.Connection, folded: int
+) -> tuple[int, dict[str, float], dict[str, float], dict[tuple[str, str], float], dict[str, tuple[float, int]]] | None:
+    """The facts of beacons after `folded`, summed: (last seq, popularity, its latest time, coviews, repurchase (days, count)); None if none."""
+    rows = conn.execute("SELECT seq, received, facts FROM beacons WHERE seq > ? ORDER BY seq", (folded,)).fetchall()
+    if not rows:
+        return None
+    pop: dict[str, float] = {}
+    pop_ts: dict[str, float] = {}
+    pairs: dict[tuple[str, str], float] = {}
+    repurchases: dict[str, tuple[float, int]] = {}
+    for _, received, blob in rows:
+        if blob is None:
+            continue
+        facts = _facts_decoder.decode(blob)
+        for item, value in facts.popularity.items():
+            pop[item] = pop.get(item, 0.0) + value
+            pop_ts[item] = max(pop_ts.get(item, 0.0), received)
+        for a, b, weight in facts.coviews:
+            pairs[(a, b)] = pairs.get((a, b), 0.0) + weight
+        for item, days in facts.repurchases:
+            total, n = repurchases.get(item, (0.0, 0))
+            repurchases[item] = (total + days, n + 1)
+    return rows[-1][0], pop, pop_ts, pairs, repurchases
 
 
 @functools.lru_cache(maxsize=1024)
@@ -641,7 +725,10 @@ def _insert_keys(conn: sqlite3.Connection, keys: list[tuple[float, str]]) -> set
 
 
 def _forget_beacons(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> int:
-    """Delete the beacons matching `where` and their event ids; returns the events deleted."""
+    """Delete the beacons matching `where` and their event ids; returns the events deleted.
+
+    Their catalog facts are folded first, so deleting a beacon never takes back what it added."""
+    fold_catalog(conn)
     deleted = 0
     while True:
         rows = conn.execute(f"SELECT seq, n, body FROM beacons WHERE {where} ORDER BY seq LIMIT 1000", params).fetchall()  # noqa: S608

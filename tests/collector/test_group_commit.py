@@ -132,6 +132,40 @@ def test_a_failing_job_in_a_shared_commit_is_undone_and_its_neighbours_commit(tm
         conn.close()
 
 
+def test_beacons_from_before_catalog_facts_are_migrated(tmp_path: Path) -> None:
+    """Their facts went to the catalog tables when they were journalled: the first fold starts after them."""
+    path = db_path(str(tmp_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE beacons (seq INTEGER PRIMARY KEY, vid TEXT NOT NULL, received REAL NOT NULL, n INTEGER NOT NULL, body BLOB NOT NULL);"
+        "CREATE TABLE popularity (item TEXT PRIMARY KEY, value REAL NOT NULL, ts REAL NOT NULL) WITHOUT ROWID;"
+    )
+    then = FakeClock().time()
+    conn.execute("INSERT INTO popularity VALUES ('boot', 1.0, ?)", (then,))
+    conn.execute("INSERT INTO beacons (vid, received, n, body) VALUES ('v1', ?, 1, ?)", (then, msgspec.json.encode([page("boot")])))
+    conn.commit()
+    conn.close()
+    create_schema(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT seq, facts FROM beacons").fetchall() == [(1, None)]
+        assert conn.execute("SELECT seq FROM catalog_folded").fetchall() == [(1,)]
+    finally:
+        conn.close()
+
+    async def record() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=clock)
+        try:
+            await store.record("v2", [page("boot")], received=clock.time())
+            assert round((await store.catalog_stats()).popularity["boot"], 6) == 2.0  # the old beacon counted once
+        finally:
+            await store.close()
+
+    asyncio.run(record())
+
+
 def test_journal_with_one_row_per_event_is_migrated(tmp_path: Path) -> None:
     path = db_path(str(tmp_path))
     path.parent.mkdir(parents=True, exist_ok=True)

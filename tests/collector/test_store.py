@@ -142,6 +142,84 @@ def test_catalog_stats_popularity_coviews_repurchase(tmp_path: Path) -> None:
     _run(scenario())
 
 
+def _catalog_tables(data_dir: str) -> tuple[dict[str, float], dict[tuple[str, str], float], int, int]:
+    """What the catalog tables hold: popularity, co-views, the last beacon folded into them, the last beacon."""
+    import sqlite3
+
+    from proxy.journal import db_path
+
+    conn = sqlite3.connect(db_path(data_dir))
+    try:
+        popularity = dict(conn.execute("SELECT item, value FROM popularity").fetchall())
+        coviews = {(a, b): w for a, b, w in conn.execute("SELECT a, b, weight FROM coviews").fetchall()}
+        (folded,) = conn.execute("SELECT seq FROM catalog_folded").fetchone()
+        (last,) = conn.execute("SELECT max(seq) FROM beacons").fetchone()
+        return popularity, coviews, folded, last
+    finally:
+        conn.close()
+
+
+def test_catalog_facts_wait_in_their_beacons_and_are_folded_once(tmp_path: Path) -> None:
+    """A beacon's catalog facts commit with it (in its row); a writer adds them to the catalog tables at
+    most once a second, in one pass. Readers count the ones still waiting; none is counted twice."""
+    data_dir = str(tmp_path)
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(data_dir), clock=clock)
+        try:
+            await store.record("v0", [page("hat")], received=clock.time())  # a writer's first commit folds
+            for vid in ("v1", "v2"):
+                await store.record(vid, [page("boot"), page("sock")], received=clock.time())
+            popularity, coviews, folded, last = _catalog_tables(data_dir)
+            assert popularity == {"hat": 1.0} and coviews == {} and folded < last  # waiting in the beacons
+            stats = await store.catalog_stats()
+            assert stats.coviews["boot"] == {"sock": 2.0} and stats.coviews["sock"] == {"boot": 2.0}
+            assert round(stats.popularity["boot"], 6) == 2.0 and round(stats.popularity["hat"], 6) == 1.0
+            for _ in range(2):  # two folds: the second finds nothing new to add
+                clock.tick(6)  # past the fold interval and the readers' catalog cache
+                await store.record("v3", [page("boot")], received=clock.time())
+                popularity, coviews, folded, last = _catalog_tables(data_dir)
+                assert folded == last
+                assert coviews == {("boot", "sock"): 2.0, ("sock", "boot"): 2.0}
+                stats = await store.catalog_stats()
+                assert stats.coviews["boot"] == {"sock": 2.0}
+            assert round(popularity["boot"], 3) == 4.0 and round(stats.popularity["boot"], 3) == 4.0
+        finally:
+            await store.close()
+
+    _run(scenario())
+
+
+def test_waiting_catalog_facts_outlive_a_restart_and_a_deleted_visitor(tmp_path: Path) -> None:
+    data_dir = str(tmp_path)
+
+    async def record_then_close() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(data_dir), clock=clock)
+        try:
+            await store.record("v0", [page("hat")], received=clock.time())
+            for vid in ("v1", "v2"):
+                await store.record(vid, [page("boot"), page("sock")], received=clock.time())
+        finally:
+            await store.close()
+
+    async def reopen() -> None:
+        store = await ProfileStore.open(make_settings(data_dir), clock=FakeClock())
+        try:
+            assert (await store.catalog_stats()).coviews["boot"] == {"sock": 2.0}  # still waiting, still counted
+            await store.delete_visitor("v1")  # folds first: deleting beacons takes nothing back
+            popularity, coviews, folded, last = _catalog_tables(data_dir)
+            assert coviews == {("boot", "sock"): 2.0, ("sock", "boot"): 2.0} and folded >= last
+            assert round(popularity["boot"], 6) == 2.0
+        finally:
+            await store.close()
+
+    _run(record_then_close())
+    assert _catalog_tables(data_dir)[1] == {}
+    _run(reopen())
+
+
 def test_observe_items_writes_only_changes(tmp_path: Path) -> None:
     async def scenario() -> None:
         settings = make_settings(str(tmp_path))
