@@ -191,6 +191,34 @@ def test_catalog_facts_wait_in_their_beacons_and_are_folded_once(tmp_path: Path)
     _run(scenario())
 
 
+def test_a_backlog_of_catalog_facts_is_folded_a_bounded_chunk_per_commit(tmp_path: Path) -> None:
+    """Each commit folds at most FOLD_MAX_BEACONS beacons' facts (a bounded stall), and the next ones go on until none wait."""
+    from proxy.profile_store import FOLD_MAX_BEACONS
+
+    data_dir = str(tmp_path)
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = await ProfileStore.open(make_settings(data_dir), clock=clock)
+        try:
+            await store.record("v0", [page("hat")], received=clock.time())  # the first commit folds
+            for n in range(FOLD_MAX_BEACONS + 8):
+                await store.record(f"v{n}", [page("boot")], received=clock.time())
+            clock.tick(2)
+            await store.record("late", [page("sock")], received=clock.time())  # folds the oldest chunk only
+            popularity, _, folded, last = _catalog_tables(data_dir)
+            assert round(popularity["boot"], 6) == FOLD_MAX_BEACONS and folded < last
+            await store.record("later", [page("sock")], received=clock.time())  # and the rest, no time needed
+            popularity, _, folded, last = _catalog_tables(data_dir)
+            assert folded == last
+            assert round(popularity["boot"], 3) == FOLD_MAX_BEACONS + 8 and round(popularity["sock"], 3) == 2
+            assert round((await store.catalog_stats()).popularity["boot"], 3) == FOLD_MAX_BEACONS + 8
+        finally:
+            await store.close()
+
+    _run(scenario())
+
+
 def test_waiting_catalog_facts_outlive_a_restart_and_a_deleted_visitor(tmp_path: Path) -> None:
     data_dir = str(tmp_path)
 
