@@ -24,6 +24,8 @@ from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.headers import Headers
 
 READ_CHUNK = 64 * 1024
+# Sent again on a fresh connection when a pooled one turns out closed (only without a body): every client's rule.
+RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class UpstreamResponse(Protocol):
@@ -133,7 +135,7 @@ class AiohttpUpstream:
             except aiohttp.ServerDisconnectedError as exc:
                 # A pooled keep-alive connection the origin had already closed:
                 # retry once, only when no request body was (or could be) sent.
-                if attempt == 0 and body is None and method in ("GET", "HEAD", "OPTIONS"):
+                if attempt == 0 and body is None and method in RETRYABLE_METHODS:
                     continue
                 raise UpstreamError("origin closed the connection") from exc
             except (aiohttp.ClientConnectorError, aiohttp.ClientConnectionError) as exc:
@@ -228,7 +230,7 @@ class HttpxUpstream:
                 # A pooled keep-alive connection the origin had already closed ("server disconnected
                 # without sending a response"): retry once on a fresh connection, only when no request
                 # body was (or could be) sent, as aiohttp itself does.
-                if body is not None or method not in ("GET", "HEAD", "OPTIONS"):
+                if body is not None or method not in RETRYABLE_METHODS:
                     raise
                 resp = await self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:

@@ -44,13 +44,11 @@ import httptools
 
 from proxy.errors import UpstreamError, UpstreamTimeout
 from proxy.headers import Headers
-
-READ_CHUNK = 64 * 1024
+from proxy.upstream import READ_CHUNK, RETRYABLE_METHODS
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 IDLE_SECONDS = 15.0  # aiohttp's keep-alive default; origins close theirs after 2-75 s
 BODY_REUSE_SECONDS = 1.0
-RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FRAMING = 256 * 1024  # nginx allows 4-8 KiB of response headers; real trailers and chunk lines are tiny
 
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
@@ -486,7 +484,7 @@ class HttptoolsUpstream:
                 try:
                     return await conn.exchange(method, head, body, chunked, length)
                 except _Stale:
-                    if attempt == 0 and body is None and method in RETRYABLE:
+                    if attempt == 0 and body is None and method in RETRYABLE_METHODS:
                         await self._acquire()
                         ours = True
                         continue
