@@ -151,11 +151,59 @@ def render(template: bytes, fields: Mapping[str, str], utf8: bool) -> bytes:
 
 
 _RENDER_CACHE_MAX_TEMPLATE = 4096
+_ITEM_TEXT_FIELDS = frozenset(("id", "title", "url", "image", "price", "category"))
+# What _TEXT replaces, and surrogates (encoded as '?' by render(), an error in str.encode()).
+_NEEDS_TEXT_OR_SURROGATE = re.compile(_NEEDS_TEXT.pattern[:-1] + "\ud800-\udfff]")
+
+
+@lru_cache(maxsize=512)
+def _item_format(template: bytes) -> tuple[str, tuple[tuple[str, bool], ...]] | None:
+    """A template whose placeholders all stand in text or quoted values, as one str %-format (its bytes
+    decoded with surrogateescape, so encoding gives them back exactly) and (field, takes a URL) per hole.
+    None when some placeholder stands elsewhere in a tag (strong escaping: render() does it)."""
+    chunks, holes = plan(template)
+    if any(ctx not in (TEXT, QUOTED_URL) for _, ctx in holes):
+        return None
+    parts = [chunks[0].decode("utf-8", "surrogateescape").replace("%", "%%")]
+    for chunk in chunks[1:]:
+        parts.append("%s")
+        parts.append(chunk.decode("utf-8", "surrogateescape").replace("%", "%%"))
+    return "".join(parts), tuple((name, ctx == QUOTED_URL) for name, ctx in holes)
+
+
+def _render_item_utf8(template: bytes, item: Item, extra: Mapping[str, str]) -> bytes | None:
+    """render(template, item_fields(item, extra), True) for the usual case, in one format and one encode:
+    every placeholder in text or a quoted value, known, and no value that needs escaping or holds a
+    surrogate. None otherwise (the caller renders the general way)."""
+    form = _item_format(template)
+    if form is None:
+        return None
+    fmt, holes = form
+    values = []
+    for name, is_url in holes:
+        if name in _ITEM_TEXT_FIELDS:
+            value = getattr(item, name) or ""
+        elif name == "tags":
+            value = ",".join(item.tags)
+        else:
+            value = extra.get(name)
+            if value is None:
+                return None
+        values.append(safe_url(value) if is_url else value)
+    joined = "".join(values)
+    if _NEEDS_TEXT_OR_SURROGATE.search(joined) is not None:
+        return None
+    return (fmt % tuple(values)).encode("utf-8", "surrogateescape")
 
 
 @lru_cache(maxsize=4096)
 def _render_item_cached(template: bytes, item: Item, extra: tuple[tuple[str, str], ...], utf8: bool) -> bytes:
-    return render(template, item_fields(item, dict(extra)), utf8)
+    fields = dict(extra)
+    if utf8:
+        out = _render_item_utf8(template, item, fields)
+        if out is not None:
+            return out
+    return render(template, item_fields(item, fields), utf8)
 
 
 def render_items(template: bytes, items: Sequence[Item], extra: Mapping[str, str] | None, utf8: bool) -> list[bytes]:

@@ -188,13 +188,14 @@ class _Scanner:
     __slots__ = ("html", "n", "charset", "markers", "mi", "problems", "slots", "names", "page_item",
                  "tag_offset", "meta_end", "head_done", "template_depth", "foreign_depth", "in_select", "frameset",
                  "fast", "candidates", "ci", "opener", "memo", "page_item_tag",
-                 "meta_csp", "codec", "hits_due", "hits_end", "clean_until", "clean_checked")
+                 "meta_csp", "codec", "utf8", "hits_due", "hits_end", "clean_until", "clean_checked")
 
     def __init__(self, html: bytes, charset: str | None, fast: bool = True, memo: ScanMemo | None = None) -> None:
         self.html = html
         self.n = len(html)
         self.charset = charset
         self.codec: str | None = None  # the charset, once known to decode (cs.decode_text's first choice)
+        self.utf8 = False  # the codec is UTF-8: a tag's attributes may be decoded at once (_unit_item)
         self.problems: list[Problem] = []
         self.slots: list[Slot] = []
         self.names: dict[str, int] = {}
@@ -226,6 +227,7 @@ class _Scanner:
         charset, refusal = cs.page_charset(html, self.charset)
         self.charset = charset
         self.codec = _codec(charset)
+        self.utf8 = self.codec is not None and cs.is_utf8(self.codec)
         if refusal is not None:
             return ScannedPage(problems=(Problem(refusal),), size=self.n, charset=charset)
         if self.fast:
@@ -571,6 +573,46 @@ class _Scanner:
         return out
 
 
+# tokenizer.ATTR with one value group: (name, value) pairs, the value without its quotes ('' when there is
+# none). An opening quote is taken when its closing quote follows (else the value is unquoted, as in ATTR),
+# and the value group reads after it up to that quote.
+_ATTR_PAIRS = re.compile(
+    r"""([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"(?=[^"]*+")|'(?=[^']*+'))?"""
+    r"""((?<=")[^"]*+|(?<=')[^']*+|[^\t\n\f\r >]*+)["']?)?"""
+)
+
+
+def _unit_item(raw_attrs: bytes) -> Item | None | bool:
+    """_Scanner._item(tk.attributes(raw_attrs)) in one step, for a UTF-8 page: the attributes are decoded
+    at once (a value's bytes end at an ASCII quote or blank, so they decode as they would alone) and
+    paired by one findall. None: no item (nor a data-slot); False: not this simple (a repeated or
+    upper-case name, a character reference, a data-slot): the caller takes the general way."""
+    text = raw_attrs.decode("utf-8", "replace")
+    if "&" in text:
+        return False
+    pairs = _ATTR_PAIRS.findall(text)
+    attrs = dict(pairs)
+    names = "".join(attrs)
+    if len(attrs) != len(pairs) or not names.islower() or "data-slot" in attrs:
+        return False
+    get = attrs.get
+    ident = get("data-item")
+    if ident is None:
+        return None
+    ident = ident.strip()
+    if not ident:
+        return None
+    joined = get("data-tags")
+    if joined is None:
+        tags: tuple[str, ...] = ()
+    elif " " not in joined and joined.isprintable():
+        tags = tuple(filter(None, joined.split(",")))
+    else:
+        tags = tuple(filter(None, map(str.strip, joined.split(","))))
+    return Item(id=ident, tags=tags, title=get("data-title"), url=get("data-url"), image=get("data-image"),
+                price=get("data-price"), category=get("data-category"))
+
+
 def _unescape(s: str) -> str:
     if "&" not in s:
         return s
@@ -766,6 +808,7 @@ class _Fragment:
         pos = self.m.end()
         seen_ids: set[str] = set()
         items, item_spans = self.items, self.item_spans
+        utf8 = sc.utf8
         clean = min(sc.clean_until, limit)  # up to here every tag ends at its first '>'
         while True:
             t = None
@@ -786,6 +829,20 @@ class _Fragment:
                 if b"data-" not in uattrs:  # plain markup (or a plain <template>): pushed and popped, no trace
                     pos = unit_end
                     continue
+                if utf8 and not in_item and not in_template and uname != b"template":
+                    item = _unit_item(uattrs)  # an item, typically: attributes and Item at once
+                    if item is None:  # no data-item, no data-slot: plain markup
+                        pos = unit_end
+                        continue
+                    if item is not False:
+                        admitted = self._admit(item, stack[-1][2], item_parent, seen_ids)  # type: ignore[arg-type]
+                        if isinstance(admitted, str):
+                            return admitted
+                        item_parent = admitted
+                        items.append(item)
+                        item_spans.append((p, unit_end))
+                        pos = unit_end
+                        continue
                 attrs = tk.attributes(uattrs)
                 if b"data-slot" not in attrs or in_template:  # uname is lower case: [a-z][a-z0-9]*
                     if uname == b"template" or b"data-item" in attrs:
@@ -941,6 +998,13 @@ class _Fragment:
         item = self.sc._item(attrs)
         if item is None:
             return 0, None, item_parent
+        admitted = self._admit(item, parent, item_parent, seen_ids)
+        if isinstance(admitted, str):
+            return admitted
+        return 1, item, admitted
+
+    def _admit(self, item: Item, parent: int, item_parent: int | None, seen_ids: set[str]) -> int | str:
+        """An item may join the slot (one parent for all, a cap, unique ids): the items' parent, or why not."""
         if item_parent is None:
             item_parent = parent
         elif item_parent != parent:
@@ -950,7 +1014,7 @@ class _Fragment:
         if item.id in seen_ids:
             return f"duplicate item {item.id!r} in slot: left as is"
         seen_ids.add(item.id)
-        return 1, item, item_parent
+        return item_parent
 
     def _imply_end(self, stack: list[list], sname: bytes, p: int) -> bool:
         """Close an open li/dt/dd/option/p the way the tree builder would before this start tag.

@@ -163,3 +163,27 @@ def test_render_equals_escaping_each_placeholder(fields: dict[str, str], utf8: b
             expected.append(esc.escape(value, utf8, strong=ctx == esc.TAG))
         expected.append(chunk)
     assert esc.render(template, fields, utf8) == b"".join(expected)
+
+
+TEMPLATES = [b'<a href="{url}"><img src="{image}" alt="{title}">{title} {price}</a>',
+             b"<li>{id} 100% {category} {tags} {note}</li>", b"<p title='{title}'>\xff\xfe {title} %s %%</p>",
+             b'<a href={url}>{title}</a>', b"<b>{unknown}</b>", b"{title}", b"<i>\xe9 {price}</i>"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(TEMPLATES),
+       st.fixed_dictionaries({k: st.one_of(st.none(), st.lists(st.sampled_from(
+           list("a <>&\"'/:%s\u00e9\u2028\x00\t") + ["javascript:x", "/p/1", "\udc80", "\ud83d", "%%", "{title}"]),
+           max_size=5).map("".join)) for k in ("title", "url", "image", "price", "category")}),
+       st.lists(st.sampled_from(["a", "b c", "", "\u00e9"]), max_size=3),
+       st.one_of(st.none(), st.fixed_dictionaries({"note": st.sampled_from(["calm", "<b>", "%s", "\udcff"])})),
+       st.booleans())
+def test_item_renderings_equal_the_general_render(template: bytes, fields: dict, tags: list[str], extra: dict | None,
+                                                  utf8: bool) -> None:
+    """The one-format rendering of an item (UTF-8 pages) gives the bytes render() gives: '%' and invalid bytes
+    in the template, values to escape, surrogates, unknown placeholders and strong contexts included."""
+    from slots import escape as esc
+
+    item = Item(id="x1", tags=tuple(tags), **fields)
+    esc._render_item_cached.cache_clear()
+    assert esc.render_item(template, item, extra, utf8) == esc.render(template, esc.item_fields(item, extra), utf8)

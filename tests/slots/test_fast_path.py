@@ -197,3 +197,37 @@ def test_quoted_gt_near_the_end_of_the_checked_stretch(shift: int) -> None:
         page = scan(html)
         assert page == scan_exact(html)
         assert [i.id for i in page.slots[0].items] == ["a", "b"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from([b" ", b"\t", b"/", b"a", b"A", b"data-item", b"DATA-ITEM", b"data-Title", b"data-tags",
+                                  b"data-title", b"data-url", b"data-price", b"data-slot", b"data-image", b"=", b"\"", b"'",
+                                  b'"v"', b"'w'", b'""', b"=\"", b"<", b"&amp;", b"\xe9", b"\xc3\xa9", b"\xe2\x82", b"\xff",
+                                  b" x ", b"a,b", b" , ", b"\xc2\xa0", b"\x00"]), max_size=14))
+def test_unit_item_equals_attributes_then_item(parts: list[bytes]) -> None:
+    """parse_fast() reads an item unit's attributes and Item in one step on UTF-8 pages: the same Item as
+    tokenizer.attributes() then _Scanner._item(), or None exactly when that finds no item (and there is
+    no data-slot), or False (the general way)."""
+    from slots import scanner, tokenizer
+
+    raw = b"".join(parts)
+    sc = scanner._Scanner(b"", "utf-8")
+    sc.codec = "utf-8"
+    attrs = tokenizer.attributes(raw)
+    got = scanner._unit_item(raw)
+    if got is not False:
+        assert got == sc._item(attrs), raw
+        assert got is not None or b"data-slot" not in attrs, raw
+
+
+def test_unit_item_takes_the_general_way_when_it_must() -> None:
+    from slots.scanner import _unit_item
+
+    assert _unit_item(b' data-item="a" data-title="x &amp; y"') is False  # a character reference
+    assert _unit_item(b' data-item="a" DATA-TITLE="b" data-title="c"') is False  # upper case: the first wins
+    assert _unit_item(b' data-item="a" data-item="b"') is False  # repeated
+    assert _unit_item(b' data-item="a" data-slot="s"') is False  # a nested slot
+    assert _unit_item(b' data-x="a" title="data-item"') is None
+    item = _unit_item(b" data-item=' a ' data-tags=\"x, y,,z\" data-title=T\xc3\xa9 data-price=\"\xff\"")
+    assert item is not False and item is not None
+    assert (item.id, item.tags, item.title, item.price) == ("a", ("x", "y", "z"), "T\u00e9", "\ufffd")
