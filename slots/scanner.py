@@ -272,7 +272,9 @@ class _Scanner:
         """Markers (as _MARKER finds them) and opener candidates from `start` on, in one Aho-Corasick pass.
 
         Only up to the last marker: past it the walk has nothing to find (two reverse searches over
-        the tail cost less than the automaton there)."""
+        the tail cost less than the automaton there). Matches do not overlap (cheaper): a marker
+        preceded by 'data' overlaps no opener pattern, and the one opener pattern that may hold the
+        start of another ('</' and a '<') is a bogus comment the walk reads past that start anyway."""
         html = self.html
         last = html.rfind(b"data-slot")
         last = max(last, html.rfind(b"data-page-item", max(last, start)))
@@ -282,7 +284,7 @@ class _Scanner:
             k = _N_MARKER_PATTERNS
             self.hits_end = min(self.n, last + len(b"data-page-item") + 1)
             view = memoryview(html)[start:self.hits_end]
-            for i, s, _ in _HITS.find_matches_as_indexes(view, overlapping=True):
+            for i, s, _ in _HITS.find_matches_as_indexes(view):
                 if i >= k:
                     candidates.append(s + start)
                 elif s + start >= 4 and html.startswith(b"data", s + start - 4):  # '-slot' of 'data-slot'
@@ -328,7 +330,6 @@ class _Scanner:
             if self._quoted_gt_at(pos, e):
                 return _SKIP.match(html, pos, stop).end()
         g = html.rfind(b">", pos, e)
-        g = html.rfind(b">", pos, e)
         i = pos if g < 0 else g + 1
         n = self.n
         while True:
@@ -351,7 +352,7 @@ class _Scanner:
                 memo.remember_gap(html, pos, end, quoted_gt)
         return quoted_gt
 
-    def _skipped(self, start: int, end: int, where: str) -> None:
+    def _skipped(self, start: int, end: int, where: str | bytes) -> None:
         """Markers inside a region that is not markup (comment, raw text...) are reported when they look like slots."""
         if self.hits_due and end > self.markers[-1]:  # every marker in there, not only the first
             self._hits(start)
@@ -362,6 +363,8 @@ class _Scanner:
             if at >= start and _MARKER_ASSIGNED.match(self.html, at):
                 m = _SLOT_NAME_IN_TEXT.match(self.html, at)
                 name = cs.decode_text(m.group(1), self.charset) if m else None
+                if isinstance(where, bytes):  # a raw text element's name
+                    where = f"<{where.decode()}>"
                 self.problems.append(Problem(f"data-slot inside {where}: left as is", name, at))
 
     def _token(self, p: int) -> int:
@@ -441,7 +444,7 @@ class _Scanner:
             if name == b"noscript" and not self._safe():
                 return end
             q, e = tk.raw_text_end(html, name, end)
-            self._skipped(end, q, f"<{name.decode()}>")
+            self._skipped(end, q, name)
             return e
         if name == b"template":
             self.template_depth += 1
@@ -582,18 +585,26 @@ _ATTR_PAIRS = re.compile(
 )
 
 
-def _unit_item(raw_attrs: bytes) -> Item | None | bool:
-    """_Scanner._item(tk.attributes(raw_attrs)) in one step, for a UTF-8 page: the attributes are decoded
-    at once (a value's bytes end at an ASCII quote or blank, so they decode as they would alone) and
-    paired by one findall. None: no item (nor a data-slot); False: not this simple (a repeated or
-    upper-case name, a character reference, a data-slot): the caller takes the general way."""
+def _decoded_attributes(raw_attrs: bytes) -> dict[str, str] | None:
+    """For a UTF-8 page: {name: _Scanner._text(value)} for tk.attributes(raw_attrs), when that is simple to
+    get: the attributes decoded at once (a value's bytes end at an ASCII quote or blank, so they decode as
+    they would alone) and paired by one findall. None when not that simple (a character reference, a
+    repeated name, a name with upper case or without a letter): the caller takes the general way."""
     text = raw_attrs.decode("utf-8", "replace")
     if "&" in text:
-        return False
+        return None
     pairs = _ATTR_PAIRS.findall(text)
     attrs = dict(pairs)
-    names = "".join(attrs)
-    if len(attrs) != len(pairs) or not names.islower() or "data-slot" in attrs:
+    if len(attrs) != len(pairs) or not "".join(attrs).islower():
+        return None
+    return attrs
+
+
+def _unit_item(raw_attrs: bytes) -> Item | None | bool:
+    """_Scanner._item(tk.attributes(raw_attrs)) in one step, for a UTF-8 page (see _decoded_attributes).
+    None: no item (nor a data-slot); False: not that simple, or a data-slot: the caller takes the general way."""
+    attrs = _decoded_attributes(raw_attrs)
+    if attrs is None or "data-slot" in attrs:
         return False
     get = attrs.get
     ident = get("data-item")
@@ -677,6 +688,9 @@ _FRAG_STRICT_CLEAN = _frag_token(False, clean=True)
 
 class _Fragment:
     """Exact tokenization of one slot: its end, its items, templates and nested slots."""
+
+    __slots__ = ("sc", "m", "p", "name", "slot_name", "end", "content_end", "items", "item_spans", "template",
+                 "variant_names", "variant_spans", "nested")
 
     def __init__(self, sc: _Scanner, m: re.Match[bytes], p: int, name: bytes, slot_name: str) -> None:
         self.sc = sc
@@ -829,7 +843,20 @@ class _Fragment:
                 if b"data-" not in uattrs:  # plain markup (or a plain <template>): pushed and popped, no trace
                     pos = unit_end
                     continue
-                if utf8 and not in_item and not in_template and uname != b"template":
+                if utf8 and uname == b"template" and not in_item and not in_template:
+                    tattrs = _decoded_attributes(uattrs)  # a variant or item template, typically
+                    if tattrs is not None and "data-slot" not in tattrs:
+                        variant = tattrs.get("data-variant")
+                        if "data-item-template" in tattrs and self.template is None:  # as _role() reads it
+                            self.template = (p, t.end(5), t.start(7), unit_end)
+                        elif variant is not None:
+                            variant = variant.strip()
+                            if variant and variant not in self.variant_names:
+                                self.variant_names.append(variant)
+                                self.variant_spans.append((p, t.end(5), t.start(7), unit_end))
+                        pos = unit_end
+                        continue
+                elif utf8 and not in_item and not in_template:
                     item = _unit_item(uattrs)  # an item, typically: attributes and Item at once
                     if item is None:  # no data-item, no data-slot: plain markup
                         pos = unit_end

@@ -70,7 +70,8 @@ PIECES = [b"text ", b"a < b > c", b"<p>", b"</p>", b"<div class='a>b'>", b'<div 
           b"</template>", b"<textarea>", b"</textarea>", b"<svg>", b"</svg>", b"<svg/>", b"<select>", b"</select>",
           b'<a href="', b"<a b'c d='e>", b"<a x=y\"z w=\"v>\">", b"<a =\"q>\">", b"<SCRIPT>", b"</SCRIPT>", b"<Title>",
           b"<body>", b"</head>", b"<![CDATA[x]]>", b"<plaintext>", b"data-slot=", b' data-slot="q" ', b"=\"", b">", b"'",
-          b"</<!-- x -->", b"<Svg>", b"</SVG>", b"<TEMPLATE>", b"<sTyle>p{}</stYle>", b"<!DOCTYPE x>", b"</\x00"]
+          b"</<!-- x -->", b"<Svg>", b"</SVG>", b"<TEMPLATE>", b"<sTyle>p{}</stYle>", b"<!DOCTYPE x>", b"</\x00",
+          b"</<script>", b"</<svg>", b"</-slot=x>", b"<!data-slot=x>", b"</<!--"]
 
 
 @st.composite
