@@ -173,7 +173,7 @@ def stages() -> None:
 
     def slot_parses() -> None:
         sc = scanner._Scanner(html, "utf-8")
-        sc.codec, sc.clean_until = "utf-8", far
+        sc.codec, sc.utf8, sc.clean_until = "utf-8", True, far  # as run() sets them for this page
         for s in slots:
             m = tokenizer.START_TAG.match(html, s.start)
             assert m is not None

@@ -603,8 +603,12 @@ def _decoded_attributes(raw_attrs: bytes) -> dict[str, str] | None:
 def _unit_item(raw_attrs: bytes) -> Item | None | bool:
     """_Scanner._item(tk.attributes(raw_attrs)) in one step, for a UTF-8 page (see _decoded_attributes).
     None: no item (nor a data-slot); False: not that simple, or a data-slot: the caller takes the general way."""
-    attrs = _decoded_attributes(raw_attrs)
-    if attrs is None or "data-slot" in attrs:
+    text = raw_attrs.decode("utf-8", "replace")  # _decoded_attributes(), inlined
+    if "&" in text:
+        return False
+    pairs = _ATTR_PAIRS.findall(text)
+    attrs = dict(pairs)
+    if len(attrs) != len(pairs) or not "".join(attrs).islower() or "data-slot" in attrs:
         return False
     get = attrs.get
     ident = get("data-item")
@@ -620,8 +624,8 @@ def _unit_item(raw_attrs: bytes) -> Item | None | bool:
         tags = tuple(filter(None, joined.split(",")))
     else:
         tags = tuple(filter(None, map(str.strip, joined.split(","))))
-    return Item(id=ident, tags=tags, title=get("data-title"), url=get("data-url"), image=get("data-image"),
-                price=get("data-price"), category=get("data-category"))
+    return Item(ident, tags, get("data-title"), get("data-url"), get("data-image"), get("data-price"),
+                get("data-category"))
 
 
 def _unescape(s: str) -> str:
@@ -861,11 +865,17 @@ class _Fragment:
                     if item is None:  # no data-item, no data-slot: plain markup
                         pos = unit_end
                         continue
-                    if item is not False:
-                        admitted = self._admit(item, stack[-1][2], item_parent, seen_ids)  # type: ignore[arg-type]
-                        if isinstance(admitted, str):
-                            return admitted
-                        item_parent = admitted
+                    if item is not False:  # _admit(), inlined
+                        if item_parent is None:
+                            item_parent = stack[-1][2]
+                        elif item_parent != stack[-1][2]:
+                            return "items of the slot have different parents: left as is"
+                        if len(items) >= MAX_ITEMS:
+                            return "too many items in slot: left as is"
+                        ident = item.id  # type: ignore[union-attr]
+                        if ident in seen_ids:
+                            return f"duplicate item {ident!r} in slot: left as is"
+                        seen_ids.add(ident)
                         items.append(item)
                         item_spans.append((p, unit_end))
                         pos = unit_end
