@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from operator import attrgetter
 
 import ahocorasick_rs
 
@@ -566,9 +567,9 @@ class _Scanner:
     def _drop_duplicates(self) -> list[Slot]:
         dup = {k for k, v in self.names.items() if v > 1}
         if not dup:
-            return sorted(self.slots, key=lambda s: s.start)
+            return sorted(self.slots, key=_START)
         out = []
-        for s in sorted(self.slots, key=lambda s: s.start):
+        for s in sorted(self.slots, key=_START):
             if s.name in dup:
                 self.problems.append(Problem("duplicate slot name: every copy left as is", s.name, s.start))
             else:
@@ -621,11 +622,15 @@ def _unit_item(raw_attrs: bytes) -> Item | None | bool:
     if joined is None:
         tags: tuple[str, ...] = ()
     elif " " not in joined and joined.isprintable():
-        tags = tuple(filter(None, joined.split(",")))
+        parts = joined.split(",")
+        tags = tuple(filter(None, parts)) if "" in parts else tuple(parts)
     else:
         tags = tuple(filter(None, map(str.strip, joined.split(","))))
     return Item(ident, tags, get("data-title"), get("data-url"), get("data-image"), get("data-price"),
                 get("data-category"))
+
+
+_START = attrgetter("start")
 
 
 def _unescape(s: str) -> str:
@@ -828,10 +833,11 @@ class _Fragment:
         items, item_spans = self.items, self.item_spans
         utf8 = sc.utf8
         clean = min(sc.clean_until, limit)  # up to here every tag ends at its first '>'
+        lax_clean, strict_clean = _FRAG_LAX_CLEAN.match, _FRAG_STRICT_CLEAN.match
         while True:
             t = None
             if pos < clean:
-                t = (_FRAG_LAX_CLEAN if lax else _FRAG_STRICT_CLEAN).match(html, pos, clean)
+                t = (lax_clean if lax else strict_clean)(html, pos, clean)
                 if t is not None:
                     _, _, uname, uattrs, _, _, _, _, slash, tname, raw_attrs, gt = t.groups()
                     if uname is None and tname is not None and gt is None:
@@ -918,11 +924,11 @@ class _Fragment:
                 if top[0] == ename:
                     stack.pop()
                     kind = top[1]
-                    if kind:
+                    if kind == 1 or kind == 2:
                         self._close(top, end, p, end)
                         if kind == 1:
                             in_item -= 1
-                        elif kind == 2:
+                        else:
                             in_template -= 1
                     if not stack:
                         self.content_end = p
