@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Mapping, Sequence
+from operator import attrgetter
+from typing import Callable, Mapping, Sequence
 
 from slots import tokenizer as tk
 from slots.model import Item
@@ -157,9 +158,11 @@ _NEEDS_TEXT_OR_SURROGATE = re.compile(_NEEDS_TEXT.pattern[:-1] + "\ud800-\udfff]
 
 
 @lru_cache(maxsize=512)
-def _item_format(template: bytes) -> tuple[str, tuple[tuple[str, bool], ...]] | None:
+def _item_format(template: bytes) -> tuple[str, tuple[tuple[str, bool], ...], Callable[[Item], tuple] | None,
+                                           tuple[int, ...]] | None:
     """A template whose placeholders all stand in text or quoted values, as one str %-format (its bytes
-    decoded with surrogateescape, so encoding gives them back exactly) and (field, takes a URL) per hole.
+    decoded with surrogateescape, so encoding gives them back exactly) and (field, takes a URL) per hole;
+    when every field is an Item attribute also one getter of them all and the places of the URLs.
     None when some placeholder stands elsewhere in a tag (strong escaping: render() does it)."""
     chunks, holes = plan(template)
     if any(ctx not in (TEXT, QUOTED_URL) for _, ctx in holes):
@@ -168,7 +171,13 @@ def _item_format(template: bytes) -> tuple[str, tuple[tuple[str, bool], ...]] | 
     for chunk in chunks[1:]:
         parts.append("%s")
         parts.append(chunk.decode("utf-8", "surrogateescape").replace("%", "%%"))
-    return "".join(parts), tuple((name, ctx == QUOTED_URL) for name, ctx in holes)
+    names = [name for name, _ in holes]
+    getter = None
+    if names and all(name in _ITEM_TEXT_FIELDS for name in names):
+        one = attrgetter(*names)
+        getter = one if len(names) > 1 else (lambda item: (one(item),))
+    urls = tuple(i for i, (_, ctx) in enumerate(holes) if ctx == QUOTED_URL)
+    return "".join(parts), tuple((name, ctx == QUOTED_URL) for name, ctx in holes), getter, urls
 
 
 def _render_item_utf8(template: bytes, item: Item, extra: Mapping[str, str]) -> bytes | None:
@@ -178,20 +187,29 @@ def _render_item_utf8(template: bytes, item: Item, extra: Mapping[str, str]) -> 
     form = _item_format(template)
     if form is None:
         return None
-    fmt, holes = form
-    values = []
-    for name, is_url in holes:
-        if name in _ITEM_TEXT_FIELDS:
-            value = getattr(item, name) or ""
-        elif name == "tags":
-            value = ",".join(item.tags)
-        else:
-            value = extra.get(name)
-            if value is None:
-                return None
-        values.append(safe_url(value) if is_url else value)
-    joined = "".join(values)
-    if _NEEDS_TEXT_OR_SURROGATE.search(joined) is not None:
+    fmt, holes, getter, urls = form
+    values: list[str] | tuple[str, ...]
+    if getter is not None:  # every placeholder an Item attribute: one call
+        values = getter(item)
+        if None in values:
+            values = [v or "" for v in values]
+        if urls:
+            values = list(values)
+            for i in urls:
+                values[i] = safe_url(values[i])
+    else:
+        values = []
+        for name, is_url in holes:
+            if name in _ITEM_TEXT_FIELDS:
+                value = getattr(item, name) or ""
+            elif name == "tags":
+                value = ",".join(item.tags)
+            else:
+                value = extra.get(name)
+                if value is None:
+                    return None
+            values.append(safe_url(value) if is_url else value)
+    if _NEEDS_TEXT_OR_SURROGATE.search("".join(values)) is not None:
         return None
     return (fmt % tuple(values)).encode("utf-8", "surrogateescape")
 
