@@ -68,8 +68,10 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
     tag_inserted = False
     if tag and page.tag_offset is not None:
         off = page.tag_offset
-        if any(a < off < b for a, b in rewritten_spans.values()):
-            problems.append(Problem("tag position lies inside a rewritten slot: no tag", None, off))
+        for a, b in rewritten_spans.values():
+            if a < off < b:
+                problems.append(Problem("tag position lies inside a rewritten slot: no tag", None, off))
+                break
         else:
             edits.append((off, off, tag))
             tag_inserted = True
@@ -113,10 +115,19 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
             chosen = chosen[: max(slot.max_items, 0)]
         if chosen == list(range(len(slot.items))):
             return None, None
+        # What stood between the k-th and (k+1)-th items stays between the k-th and (k+1)-th shown (the last gap
+        # for any further one), as _respliced() keeps gaps by position.
         spans = layout.items
-        gaps = [html[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
-        return _respliced(html[layout.open_end:spans[0][0]], gaps, [html[spans[i][0]:spans[i][1]] for i in chosen],
-                          html[spans[-1][1]:layout.content_end]), None
+        last_gap = len(spans) - 2
+        out = [html[layout.open_end:spans[0][0]]]
+        for k, i in enumerate(chosen):
+            if k:
+                g = min(k - 1, last_gap)
+                out.append(html[spans[g][1]:spans[g + 1][0]] if g >= 0 else b"")
+            a, b = spans[i]
+            out.append(html[a:b])
+        out.append(html[spans[-1][1]:layout.content_end])
+        return b"".join(out), None
     if slot.type == "recommendations":
         if d.fill is None:
             return None, None
@@ -124,7 +135,11 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
             return None, "recommendations slot has no <template data-item-template>: fallback kept"
         t_start, c_start, c_end, t_end = layout.template
         template = html[c_start:c_end]
-        cap = min(x for x in (slot.limit, slot.max_items, 1000) if x is not None)
+        cap = 1000
+        if slot.limit is not None and slot.limit < cap:
+            cap = slot.limit
+        if slot.max_items is not None and slot.max_items < cap:
+            cap = slot.max_items
         rendered = esc.render_items(template, d.fill[: max(cap, 0)], d.fields, utf8)
         if not rendered and d.fill:
             return None, "nothing to fill: fallback kept"
