@@ -577,17 +577,18 @@ class _Scanner:
         return out
 
 
-# tokenizer.ATTR with one value group: (name, value) pairs, the value without its quotes ('' when there is
-# none). An opening quote is taken when its closing quote follows (else the value is unquoted, as in ATTR),
-# and the value group reads after it up to that quote.
+# tokenizer.ATTR with one value group, for attributes whose quoted values are all closed (as in any tag
+# tokenizer.ATTRS matches, or in a clean stretch): (name, value) pairs, the value without its quotes ('' when
+# there is none): the group after an opening quote reads up to it, after none it is the unquoted value.
 _ATTR_PAIRS = re.compile(
-    r"""([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"(?=[^"]*+")|'(?=[^']*+'))?"""
+    r"""([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+["']?"""
     r"""((?<=")[^"]*+|(?<=')[^']*+|[^\t\n\f\r >]*+)["']?)?"""
 )
 
 
 def _decoded_attributes(raw_attrs: bytes) -> dict[str, str] | None:
-    """For a UTF-8 page: {name: _Scanner._text(value)} for tk.attributes(raw_attrs), when that is simple to
+    """For a UTF-8 page and a tag's attributes (quoted values closed, see _ATTR_PAIRS):
+    {name: _Scanner._text(value)} for tk.attributes(raw_attrs), when that is simple to
     get: the attributes decoded at once (a value's bytes end at an ASCII quote or blank, so they decode as
     they would alone) and paired by one findall. None when not that simple (a character reference, a
     repeated name, a name with upper case or without a letter): the caller takes the general way."""
