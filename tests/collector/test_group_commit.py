@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from proxy import events as ev
 from proxy.clock import FakeClock
 from proxy.errors import StoreError
-from proxy.journal import ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
+from proxy.journal import CHECKPOINTER_NICENESS, ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
 from proxy.profile_model import Profile
 from proxy.profile_store import ProfileStore, iter_events
 from proxy.settings import Settings
@@ -492,3 +494,23 @@ def test_records_waiting_for_the_journal_process_share_its_next_commit(tmp_path:
         assert len(stored_ids(str(tmp_path))) == 300
 
     asyncio.run(scenario())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux only")
+def test_the_checkpointer_runs_below_the_request_path(tmp_path: Path) -> None:
+    """Its copying bursts yield the CPU to the writer and the event loop; the process itself keeps its priority."""
+    path = db_path(str(tmp_path))
+    create_schema(path)
+    writer = GroupCommitWriter(path)
+    try:
+        checkpointer = writer._committer._checkpointer
+        assert checkpointer is not None
+        tid = checkpointer._thread.native_id
+        assert tid is not None
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        expected = min(19, base + CHECKPOINTER_NICENESS)
+        assert checkpointer.started.wait(10)
+        assert os.getpriority(os.PRIO_PROCESS, tid) == expected
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+    finally:
+        writer.close()
