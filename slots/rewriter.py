@@ -35,18 +35,16 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
         problems.append(Problem("page was scanned from other bytes: nothing rewritten"))
         return Rewritten(body=html, problems=tuple(problems))
     utf8 = cs.is_utf8(charset or page.charset)
-    by_name = {s.name: s for s in page.slots}
     edits: list[tuple[int, int, bytes]] = []
     applied: list[str] = []
-    rewritten_spans: dict[str, tuple[int, int]] = {}
-    for name, decision in decisions.items():
-        if name not in by_name:
-            problems.append(Problem("decision for a slot that is not on the page: ignored", name))
+    rewritten_spans: list[tuple[int, int]] = []
+    found = 0  # decisions whose slot is on the page
     for slot in page.slots:
         decision = decisions.get(slot.name)
         if decision is None:
             continue
-        if slot.parent is not None and _inside_rewritten(slot, rewritten_spans, by_name):
+        found += 1
+        if slot.parent is not None and _inside_rewritten(slot, rewritten_spans):
             problems.append(Problem(f"nested in rewritten slot {slot.parent!r}: left as is", slot.name, slot.start))
             continue
         layout = slot.layout
@@ -64,11 +62,15 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
         if content is not None:
             edits.append((layout.open_end, layout.content_end, content))
         applied.append(slot.name)
-        rewritten_spans[slot.name] = (slot.start, slot.end)
+        rewritten_spans.append((slot.start, slot.end))
+    if found < len(decisions):  # reported first, as they come in `decisions`
+        names = {s.name for s in page.slots}
+        problems[len(page.problems):len(page.problems)] = [
+            Problem("decision for a slot that is not on the page: ignored", name) for name in decisions if name not in names]
     tag_inserted = False
     if tag and page.tag_offset is not None:
         off = page.tag_offset
-        for a, b in rewritten_spans.values():
+        for a, b in rewritten_spans:
             if a < off < b:
                 problems.append(Problem("tag position lies inside a rewritten slot: no tag", None, off))
                 break
@@ -92,8 +94,8 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
 _SPAN = itemgetter(0, 1)  # edits sort by (start, end), in the order they were made when both are equal
 
 
-def _inside_rewritten(slot: Slot, spans: Mapping[str, tuple[int, int]], by_name: Mapping[str, Slot]) -> bool:
-    return any(a <= slot.start and slot.end <= b for a, b in spans.values())
+def _inside_rewritten(slot: Slot, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= slot.start and slot.end <= b for a, b in spans)
 
 
 def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | None, str | None]:

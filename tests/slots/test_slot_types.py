@@ -179,3 +179,23 @@ def test_rewrite_refuses_other_bytes() -> None:
     other = CAROUSEL + b" "
     out = rewrite(other, page, {"home-hero": Decision(slot="home-hero", id="d", order=("stove",))}, tag=TAG)
     assert out.body == other and out.applied == () and not out.tag_inserted
+
+
+def test_decisions_for_slots_not_on_the_page_are_reported_first_in_their_order() -> None:
+    """A decision naming no slot of the page is reported (before what the slots report, in the decisions'
+    order) and the others still apply."""
+    html = CAROUSEL.replace(b"</body>", b'<div data-slot="v" data-slot-type="variant"><p>a</p></div></body>')
+    page = scan(html, charset="utf-8")
+    out = rewrite(html, page, {
+        "ghost-1": Decision(slot="ghost-1", id="g1", order=("x",)),
+        "home-hero": Decision(slot="home-hero", id="d1", order=("stove", "tent-2p")),
+        "v": Decision(slot="v", id="d2", variant="missing"),
+        "ghost-2": Decision(slot="ghost-2", id="g2", variant="y"),
+    }, charset="utf-8")
+    assert out.applied == ("home-hero",)
+    assert [(p.slot, p.reason.split(":")[0]) for p in out.problems] == [
+        ("ghost-1", "decision for a slot that is not on the page"), ("ghost-2", "decision for a slot that is not on the page"),
+        ("v", "decision names variant 'missing' that the slot does not have")]
+    assert out.body.index(b'data-item="stove"') < out.body.index(b'data-item="tent-2p"')
+    everything = rewrite(html, page, {"home-hero": Decision(slot="home-hero", id="d1", order=("stove",))}, charset="utf-8")
+    assert everything.problems == () and everything.applied == ("home-hero",)
