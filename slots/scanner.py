@@ -285,13 +285,12 @@ class _Scanner:
             k = _N_MARKER_PATTERNS
             self.hits_end = min(self.n, last + len(b"data-page-item") + 1)
             view = memoryview(html)[start:self.hits_end]
-            for i, s, _ in _HITS.find_matches_as_indexes(view):
+            for i, s, _ in _HITS.find_matches_as_indexes(view):  # in order: they do not overlap
+                s += start
                 if i >= k:
-                    candidates.append(s + start)
-                elif s + start >= 4 and html.startswith(b"data", s + start - 4):  # '-slot' of 'data-slot'
-                    markers.append(s + start - 4)
-            markers.sort()
-            candidates.sort()
+                    candidates.append(s)
+                elif s >= 4 and html.startswith(b"data", s - 4):  # '-slot' of 'data-slot'
+                    markers.append(s - 4)
         self.markers, self.mi, self.hits_due = markers, 0, False
 
     def _next_opener(self, pos: int) -> int:
