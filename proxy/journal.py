@@ -643,8 +643,8 @@ class _Checkpointer:
     copies again what was committed meanwhile, until that remainder is small
     (each pass is usually several times faster than the writer fills the
     WAL) or MAX_CHECKPOINT_PASSES ran. If it left a remainder in a WAL of at
-    least `restart_frames`, it flushes the database file (fdatasync), copies
-    once more what came meanwhile, counts a pass in `passes`, and the writer
+    least `restart_frames`, it twice flushes the database file (fdatasync)
+    and copies what came meanwhile, counts a pass in `passes`, and the writer
     finishes it.
 
     Why a lower priority (Linux: the thread's own nice value): a pass copies
@@ -659,7 +659,10 @@ class _Checkpointer:
     step, which then had ~64 MB of copied pages to write out: a 12-13 ms
     stall in front of every request waiting (measured with the writer in its
     own process, where nothing else was left in the tail). Flushed here,
-    off the writer's path, that sync finds only the last pass's pages.
+    off the writer's path, that sync finds only the last pass's pages; with
+    one flush, those of a pass that copied what came during the flush (the
+    writer's step took 3.2-5.6 ms), with two, only the second's short copy
+    (1.5-2.9 ms, at 2,000 beacons/s, once every ~2 s).
     """
 
     def __init__(self, path: Path, restart_frames: int) -> None:
@@ -684,8 +687,9 @@ class _Checkpointer:
                         break  # nothing to copy, the WAL restarted under us, or little is left
                     previous = frames
                 if copied > 0 and frames >= self._restart_frames:
-                    self._flush_database()
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    for _ in range(2):  # the second pass copies what came during the first (and its flush)
+                        self._flush_database()
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.passes += 1
             except sqlite3.Error:
                 pass  # busy or I/O trouble: the next round (or the writer's safety net) retries
