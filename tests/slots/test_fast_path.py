@@ -234,3 +234,27 @@ def test_unit_item_takes_the_general_way_when_it_must() -> None:
     item = _unit_item(b" data-item=' a ' data-tags=\"x, y,,z\" data-title=T\xc3\xa9 data-price=\"\xff\"")
     assert item is not False and item is not None
     assert (item.id, item.tags, item.title, item.price) == ("a", ("x", "y", "z"), "T\u00e9", "\ufffd")
+
+
+def _quoted_gt_by_counts(stretch: bytes) -> bool:
+    """The quoted-'>' check as two counts decide its common case (what _quoted_gt() must equal)."""
+    from slots import scanner
+
+    seg = stretch.translate(None, scanner._NOT_QUOTING)
+    if seg.count(b"=") == seg.count(b'=""'):
+        return False
+    if seg.count(b'="') != seg.count(b'=""') or (b"='" in seg and seg.count(b"='") != seg.count(b"=''")):
+        return scanner._QUOTED_GT.search(seg.replace(b'=""', b"").replace(b"=''", b"")) is not None
+    return False
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from([b"=", b'"', b"'", b">", b'=""', b"=''", b"a", b" ", b'<a href="x">', b"<b c=d>",
+                                 b"<i t='u'>", b'="=', b'=">', b"==", b"=>"]), max_size=16))
+def test_quoted_gt_searches_equal_the_counts(parts: list[bytes]) -> None:
+    """_quoted_gt() decides its common case with one search per pair or triple that breaks it: the same
+    verdicts as counting the '=' and the '=""', on any stretch."""
+    from slots import scanner
+
+    stretch = b"".join(parts)
+    assert scanner._quoted_gt(stretch) == _quoted_gt_by_counts(stretch), stretch
