@@ -61,7 +61,7 @@ import msgspec
 from proxy import events as ev
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.errors import StoreError
-from proxy.journal import ChangeBoard, Committer, GroupCommitWriter, Job, change_board_path, connect, create_schema, db_path, job_error
+from proxy.journal import ChangeBoard, Committer, GroupCommitWriter, Job, change_board_path, connect, create_schema, db_path, event_hash, job_error
 from proxy.journal_process import JournalProcess, RecordFrame, Result
 from proxy.profile_fold import fold, forget_behaviour, merge
 from proxy.profile_model import CatalogStats, Profile
@@ -564,14 +564,15 @@ class _WriterProfiles:
 
 def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cache: _WriterProfiles) -> list[RecordResult]:
     """Every `record` of one group commit: one dedup insert, one profile load/save per visitor."""
-    fresh = _insert_keys(conn, [(event.ts, event.id) for request in requests for event in request.events])
+    keys = [[(event.ts, event_hash(event.id)) for event in request.events] for request in requests]
+    fresh = _insert_keys(conn, [key for request_keys in keys for key in request_keys])
     canonicals: dict[str, str] = {}
     profiles: dict[str, Profile] = {}
     dirty: dict[str, Profile] = {}
     beacon_rows_facts: list[tuple[str, float, int, bytes, bytes | None]] = []
     latest = 0.0
     results: list[RecordResult] = []
-    for request in requests:
+    for request, request_keys in zip(requests, keys):
         received, gpc, settings = request.received, request.gpc, request.settings
         latest = max(latest, received)
         canonical = canonicals.get(request.vid)
@@ -582,8 +583,7 @@ def _record_batch(conn: sqlite3.Connection, requests: list[_RecordRequest], cach
             loaded = cache.take(conn, canonical)
             profile = profiles[canonical] = loaded or Profile(vid=canonical, created=received)
         accepted: list[ev.Event] = []
-        for event in request.events:
-            key = (event.ts, event.id)
+        for event, key in zip(request.events, request_keys):
             if key in fresh:
                 fresh.discard(key)  # the same event again (later in this batch) is a duplicate
                 accepted.append(event)
@@ -707,28 +707,31 @@ def _insert_rows(conn: sqlite3.Connection, head: str, width: int, rows: Sequence
         start += size
 
 
-def _insert_keys(conn: sqlite3.Connection, keys: list[tuple[float, str]]) -> set[tuple[float, str]]:
-    """Claim events' (ts, id) keys; the ones actually inserted (keys already journalled are ignored).
+def _insert_keys(conn: sqlite3.Connection, keys: list[tuple[float, int]]) -> set[tuple[float, int]]:
+    """Claim events' (ts, event_hash(id)) keys; the ones actually inserted (keys already journalled are ignored).
 
     The common case (nothing journalled before) is told by the count of rows
-    inserted, in a few steps; only when some key existed are they inserted
-    again with RETURNING, which steps (and releases the GIL) once per row.
+    inserted, in a few steps; only when some key existed are the journalled
+    ones looked up and the rest inserted. (Not `INSERT ... RETURNING`: SQLite
+    3.40 returns the 64-bit hashes as REAL there, rounded.)
     """
     unique = list(dict.fromkeys(keys))
     conn.execute("SAVEPOINT keys")
     before = conn.total_changes
-    _insert_rows(conn, "INSERT OR IGNORE INTO event_keys (ts, id)", 2, unique)
+    _insert_rows(conn, "INSERT OR IGNORE INTO event_hashes (ts, h)", 2, unique)
     if conn.total_changes - before == len(unique):
         conn.execute("RELEASE keys")
         return set(unique)
     conn.execute("ROLLBACK TO keys")
     conn.execute("RELEASE keys")
-    fresh: set[tuple[float, str]] = set()
+    known: set[tuple[float, int]] = set()
     for start in range(0, len(unique), ROWS_PER_STATEMENT):
         chunk = unique[start : start + ROWS_PER_STATEMENT]
-        statement = _rows_statement("INSERT OR IGNORE INTO event_keys (ts, id)", 2, len(chunk), "RETURNING ts, id")
-        fresh.update(conn.execute(statement, [value for key in chunk for value in key]).fetchall())
-    return fresh
+        statement = "SELECT ts, h FROM event_hashes WHERE (ts, h) IN (VALUES " + ",".join(["(?,?)"] * len(chunk)) + ")"  # noqa: S608
+        known.update(conn.execute(statement, [value for key in chunk for value in key]).fetchall())
+    fresh = [key for key in unique if key not in known]
+    _insert_rows(conn, "INSERT INTO event_hashes (ts, h)", 2, fresh)
+    return set(fresh)
 
 
 def _forget_beacons(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> int:
@@ -741,8 +744,8 @@ def _forget_beacons(conn: sqlite3.Connection, where: str, params: Sequence[objec
         rows = conn.execute(f"SELECT seq, n, body FROM beacons WHERE {where} ORDER BY seq LIMIT 1000", params).fetchall()  # noqa: S608
         if not rows:
             return deleted
-        keys = [(e.ts, e.id) for _, _, body in rows for e in _keys_decoder.decode(body)]
-        conn.executemany("DELETE FROM event_keys WHERE ts = ? AND id = ?", keys)
+        keys = [(e.ts, event_hash(e.id)) for _, _, body in rows for e in _keys_decoder.decode(body)]
+        conn.executemany("DELETE FROM event_hashes WHERE ts = ? AND h = ?", keys)
         conn.executemany("DELETE FROM beacons WHERE seq = ?", [(seq,) for seq, _, _ in rows])
         deleted += sum(n for _, n, _ in rows)
 

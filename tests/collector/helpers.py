@@ -27,15 +27,15 @@ def stored_ids(data_dir: str) -> list[str]:
     """Ids of every journalled event, in journal order; checks the dedup keys agree with the beacons."""
     import sqlite3
 
-    from proxy.journal import db_path
+    from proxy.journal import db_path, event_hash
     from proxy.profile_store import iter_events
 
     path = db_path(data_dir)
     ids = [e.id for _, _, e in iter_events(path)]
     conn = sqlite3.connect(path)
     try:
-        keys = set(conn.execute("SELECT ts, id FROM event_keys").fetchall())
+        keys = set(conn.execute("SELECT ts, h FROM event_hashes").fetchall())
     finally:
         conn.close()
-    assert {(e.ts, e.id) for _, _, e in iter_events(path)} <= keys, "a journalled event has no dedup key"
+    assert {(e.ts, event_hash(e.id)) for _, _, e in iter_events(path)} <= keys, "a journalled event has no dedup key"
     return ids

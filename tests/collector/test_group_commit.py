@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sqlite3
 import sys
@@ -16,7 +17,7 @@ import pytest
 from proxy import events as ev
 from proxy.clock import FakeClock
 from proxy.errors import StoreError
-from proxy.journal import CHECKPOINTER_NICENESS, ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path
+from proxy.journal import CHECKPOINTER_NICENESS, ChangeBoard, GroupCommitWriter, change_board_path, connect, create_schema, db_path, event_hash
 from proxy.profile_model import Profile
 from proxy.profile_store import ProfileStore, iter_events
 from proxy.settings import Settings
@@ -224,6 +225,47 @@ def test_journal_keyed_by_event_id_alone_is_migrated(tmp_path: Path) -> None:
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'event_ids'").fetchall()
     finally:
         conn.close()
+
+
+def test_journal_keyed_by_id_text_is_migrated_to_hashes(tmp_path: Path) -> None:
+    """Journals keyed by (ts, id text): the keys become (ts, hash of id) and replays still count as duplicates."""
+    path = db_path(str(tmp_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = [page("a"), page("b"), page("c")]
+    new = page("d")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE beacons (seq INTEGER PRIMARY KEY, vid TEXT NOT NULL, received REAL NOT NULL, n INTEGER NOT NULL, body BLOB NOT NULL);"
+        "CREATE TABLE event_keys (ts REAL NOT NULL, id TEXT NOT NULL, PRIMARY KEY (ts, id)) WITHOUT ROWID;"
+    )
+    conn.execute("INSERT INTO beacons (vid, received, n, body) VALUES ('v1', 5.0, 3, ?)", (msgspec.json.encode(old),))
+    conn.executemany("INSERT INTO event_keys (ts, id) VALUES (?, ?)", [(e.ts, e.id) for e in old])
+    conn.commit()
+    conn.close()
+
+    async def replay() -> None:
+        store = await ProfileStore.open(make_settings(str(tmp_path)), clock=FakeClock())
+        try:
+            result = await store.record("v1", [*old[1:], new], received=6.0)
+            assert (result.accepted, result.duplicates) == (1, 2)
+        finally:
+            await store.close()
+
+    asyncio.run(replay())
+    assert stored_ids(str(tmp_path)) == [e.id for e in [*old, new]]
+    conn = sqlite3.connect(path)
+    try:
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'event_keys'").fetchall()
+        assert sorted(h for (h,) in conn.execute("SELECT h FROM event_hashes")) == sorted(event_hash(e.id) for e in [*old, new])
+    finally:
+        conn.close()
+
+
+def test_event_hash_is_the_ids_64_bit_blake2b() -> None:
+    """The stored key must not change between versions or processes (not Python's salted hash())."""
+    assert event_hash("1_2_3_4") == int.from_bytes(hashlib.blake2b(b"1_2_3_4", digest_size=8).digest(), "little", signed=True)
+    assert -(2**63) <= event_hash("x" * 64) < 2**63
+    assert event_hash("a") != event_hash("b")
 
 
 def test_an_event_is_known_by_its_id_and_timestamp(tmp_path: Path) -> None:
