@@ -529,18 +529,17 @@ class _Scanner:
         if not slot_name:
             self.problems.append(Problem("empty data-slot name", None, p))
             return None
-        where = None
-        if self.template_depth:
-            where = "inside <template>"
-        elif self.foreign_depth:
-            where = "inside <svg>/<math>"
-        elif self.in_select:
-            where = "inside <select>"
-        elif self.frameset:
-            where = "in a <frameset> page"
-        elif name in tk.VOID or name in tk.RAWTEXT or name in (b"script", b"plaintext", b"template") or name in tk.FOREIGN:
-            where = f"<{name.decode(errors='replace')}> cannot hold a slot"
-        if where is not None:
+        if self.template_depth or self.foreign_depth or self.in_select or self.frameset or name in _NO_SLOT_ELEMENTS:
+            if self.template_depth:
+                where = "inside <template>"
+            elif self.foreign_depth:
+                where = "inside <svg>/<math>"
+            elif self.in_select:
+                where = "inside <select>"
+            elif self.frameset:
+                where = "in a <frameset> page"
+            else:
+                where = f"<{name.decode(errors='replace')}> cannot hold a slot"
             self.problems.append(Problem(f"slot {where}: left as is", slot_name, p))
             return None
         memo = self.memo
@@ -645,6 +644,7 @@ def _unit_item(raw_attrs: bytes) -> Item | None | bool:
 
 
 _START = attrgetter("start")
+_NO_SLOT_ELEMENTS = tk.VOID | tk.RAWTEXT | tk.FOREIGN | {b"script", b"plaintext", b"template"}
 
 
 def _unescape(s: str) -> str:
