@@ -117,19 +117,9 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
             chosen = chosen[: max(slot.max_items, 0)]
         if chosen == list(range(len(slot.items))):
             return None, None
-        # What stood between the k-th and (k+1)-th items stays between the k-th and (k+1)-th shown (the last gap
-        # for any further one), as _respliced() keeps gaps by position.
         spans = layout.items
-        last_gap = len(spans) - 2
-        out = [html[layout.open_end:spans[0][0]]]
-        for k, i in enumerate(chosen):
-            if k:
-                g = min(k - 1, last_gap)
-                out.append(html[spans[g][1]:spans[g + 1][0]] if g >= 0 else b"")
-            a, b = spans[i]
-            out.append(html[a:b])
-        out.append(html[spans[-1][1]:layout.content_end])
-        return b"".join(out), None
+        return _between_items(html, html[layout.open_end:spans[0][0]], spans, [html[spans[i][0]:spans[i][1]] for i in chosen],
+                              html[spans[-1][1]:layout.content_end]), None
     if slot.type == "recommendations":
         if d.fill is None:
             return None, None
@@ -150,6 +140,8 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
             return html[layout.open_end:t_end] + b"".join(rendered) + html[t_end:layout.content_end], None
         spans = layout.items
         first, last = spans[0][0], spans[-1][1]
+        if not first <= t_start < last:
+            return _between_items(html, html[layout.open_end:first], spans, rendered, html[last:layout.content_end]), None
         gaps = [html[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
         lead = html[layout.open_end:first]
         if first <= t_start < last:
@@ -169,6 +161,19 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
     lead = content[: len(content) - len(content.lstrip())]
     trail = content[len(content.rstrip()):]
     return lead + html[c_start:c_end] + trail, None
+
+
+def _between_items(html: bytes, lead: bytes, spans: tuple[tuple[int, int], ...], pieces: list[bytes], trail: bytes) -> bytes:
+    """_respliced() with the gaps between the items at `spans` read from `html`: only those it keeps are sliced."""
+    out = [lead]
+    last_gap = len(spans) - 2
+    for k, piece in enumerate(pieces):
+        if k:
+            g = k - 1 if k - 1 < last_gap else last_gap
+            out.append(html[spans[g][1]:spans[g + 1][0]] if g >= 0 else b"")
+        out.append(piece)
+    out.append(trail)
+    return b"".join(out)
 
 
 def _respliced(lead: bytes, gaps: list[bytes], pieces: list[bytes], trail: bytes) -> bytes:

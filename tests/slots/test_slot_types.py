@@ -199,3 +199,19 @@ def test_decisions_for_slots_not_on_the_page_are_reported_first_in_their_order()
     assert out.body.index(b'data-item="stove"') < out.body.index(b'data-item="tent-2p"')
     everything = rewrite(html, page, {"home-hero": Decision(slot="home-hero", id="d1", order=("stove",))}, charset="utf-8")
     assert everything.problems == () and everything.applied == ("home-hero",)
+
+
+def test_items_joined_between_the_gaps_as_respliced_joins_them() -> None:
+    """Reordered or filled items stand where the page's items stood: the k-th gap between the k-th and
+    (k+1)-th shown, the last gap for any further one, nothing when there was one item."""
+    from slots.rewriter import _between_items, _respliced
+
+    html = b"<ul>\n <li>a</li>\n <li>b</li>,<li>c</li></ul>"
+    starts = [html.index(b"<li>a"), html.index(b"<li>b"), html.index(b"<li>c")]
+    spans = tuple((a, html.index(b"</li>", a) + 5) for a in starts)
+    for n_spans in (1, 2, 3):
+        sp = spans[:n_spans]
+        gaps = [html[sp[i][1]:sp[i + 1][0]] for i in range(len(sp) - 1)]
+        for pieces in ([], [b"X"], [b"X", b"Y"], [b"X", b"Y", b"Z", b"W", b"V"]):
+            assert _between_items(html, b"L", sp, pieces, b"T") == _respliced(b"L", gaps, pieces, b"T"), (n_spans, pieces)
+    assert _between_items(html, b"", spans, [b"1", b"2", b"3", b"4"], b"") == b"1\n 2,3,4"
