@@ -702,6 +702,16 @@ def _frag_token(lax: bool, clean: bool = False) -> re.Pattern[bytes]:
     return re.compile(inert + rb"(?:" + unit + rb"|(<)(?:(/?)(" + tk.TAGNAME + rb")(" + attrs + rb")(>)?|[!?]))")
 
 
+# The rest of a <template> in a clean stretch (every tag ends at its first '>'), when it holds only text,
+# whole comments and tags that open no raw text, foreign content nor another template, and no bogus
+# comment: then its first </template> ends it (group 1), as parse() would find it.
+_TEMPLATE_REST = re.compile(
+    rb"(?:[^<]++|<(?![A-Za-z!?/])"
+    rb"|<(?!(?i:" + _alternation(set(tk.RAWTEXT) | tk.FOREIGN | {b"script", b"plaintext", b"template"})
+    + rb")(?=[\t\n\f\r />]))[A-Za-z][^>]*+>"
+    rb"|</(?!(?i:template)(?=[\t\n\f\r />]))[A-Za-z][^>]*+>|" + _COMMENT
+    + rb")*+(</(?i:template)(?=[\t\n\f\r />])[^>]*+>)"
+)
 _FRAG_LAX = _frag_token(True)
 _FRAG_STRICT = _frag_token(False)
 # The same where no quoted attribute value can hold a '>' (Scanner.clean_until): every tag ends at its first '>'.
@@ -1009,6 +1019,15 @@ class _Fragment:
                     self._close([sname, kind, p, (extra, end)], unit_end, t.start(7), unit_end)
                 pos = unit_end
                 continue
+            if sname == b"template" and not in_template and end < clean:
+                # Nothing inside a template changes the slot (its end tags stop at it, its items and slots
+                # are not read): when its content is plain tokens up to its </template>, straight past it.
+                rest = _TEMPLATE_REST.match(html, end, clean)
+                if rest is not None:
+                    if extra is not None:
+                        self._close([sname, kind, p, (extra, end)], rest.end(), rest.start(1), rest.end())
+                    pos = rest.end()
+                    continue
             if sname in tk.VOID:
                 if kind == 1:
                     items.append(extra)

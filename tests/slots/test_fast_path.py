@@ -107,7 +107,13 @@ FRAG_PIECES = [b"text ", b"<p>", b"</p>", b"<p>t</p>", b"<P>t</P>", b"<h2>t</h2>
                b'<i title="a>b">t</I>', b"<em x='<p>'>t</em>", b"<a =\"q>\">t</a>", b"<svg/>", b"<svg><p>t</p></svg>",
                b"<table>", b"</table>", b"<button>", b"</button>", b"<dl><dt>a<dd>b</dl>", b"<option>", b"<select>",
                b'<div data-slot="inner" data-slot-type="carousel"><p data-item="q">Q</p></div>', b"<x-card>t</x-card>",
-               b"<h2>a < b</h2>", b"<h2>a</h2 >", b"<h2>a</h2x>", b"<textarea>t</textarea>", b"<p/>", b"<b>"]
+               b"<h2>a < b</h2>", b"<h2>a</h2 >", b"<h2>a</h2x>", b"<textarea>t</textarea>", b"<p/>", b"<b>",
+               b'<template data-item-template><a href="{url}"><img src="{image}">{title}</a></template>',
+               b'<template data-variant="v2"><li>x<p>y<!-- </template> --></TEMPLATE >', b"<template><script>x('</template>')</script>",
+               b"<template><title></template></title></template>",
+               b'<template data-variant="v3"><a title="</template" x=y>t</a></template>', b"<template><template>",
+               b"<template></1></template>", b"<template><svg><p>s</svg></template>", b"<template>a < b</template/>",
+               b"<template data-item-template><div data-item='t'><p data-slot='z'>q</div></template>", b"<template><!x>"]
 ROOTS = [b'<div data-slot="s" data-slot-type="carousel">', b'<p data-slot="s" data-slot-type="carousel">',
          b'<ul data-slot="s" data-slot-type="search">', b'<section data-slot="s" data-slot-type="variant">',
          b'<div data-slot="s" data-slot-type="recommendations">']
