@@ -89,9 +89,14 @@ def _skip(units: bool = True) -> re.Pattern[bytes]:
 _SKIP = _skip()
 # Fast path (after the head): where the exact walk would have to stop. The constructs that
 # change how later bytes are read (comments, bogus comments, raw text, template, foreign
-# content, select, frameset) and the end tags that close them; ASCII case-insensitive.
-_OPENER = re.compile(rb"<(?:[!?]|/(?![a-z])|/(?:" + _INTERESTING_END + rb")[\t\n\f\r />]|(?:"
-                     + _INTERESTING_START + rb")[\t\n\f\r />])", re.IGNORECASE)
+# content, select, frameset) and the end tags that close them; ASCII case-insensitive. Not
+# <head>, <body>, <meta> nor </head>: once the head is done (hops come only then) they change nothing
+# (_start_tag() reads a slot or page item on them only where a marker stands, as on any tag).
+_AFTER_HEAD_INERT = frozenset((b"head", b"body", b"meta"))
+_BODY_START = b"|".join(w for w in _INTERESTING_START.split(b"|") if w not in (b"head", b"body", b"meta"))
+_BODY_END = b"|".join(w for w in _INTERESTING_END.split(b"|") if w != b"head")
+_OPENER = re.compile(rb"<(?:[!?]|/(?![a-z])|/(?:" + _BODY_END + rb")[\t\n\f\r />]|(?:"
+                     + _BODY_START + rb")[\t\n\f\r />])", re.IGNORECASE)
 _MARKER_DELIMS = b"\t\n\f\r /=>"
 _GAP_MEMO_MIN = 2048  # shorter stretches are checked afresh: cheaper than the lookup
 _CLEAN_TAIL = 4096  # the first hop's quoted-'>' check reaches this far past the last marker
@@ -110,9 +115,9 @@ def _hit_patterns() -> tuple[list[bytes], int]:
     (memchr) instead of stepping through every 'd' (a 60 KB page: 40 -> 26 us)."""
     markers = [w + bytes([d]) for w in (b"-slot", b"-page-item") for d in _MARKER_DELIMS]
     openers = {b"<!", b"<?"} | {b"</" + bytes([c]) for c in range(256) if not (0x41 <= (c & ~0x20) <= 0x5A)}
-    for name in _INTERESTING_START.split(b"|"):
+    for name in _BODY_START.split(b"|"):
         openers.update(b"<" + v for v in _any_case(name[:4]))
-    for name in _INTERESTING_END.split(b"|"):
+    for name in _BODY_END.split(b"|"):
         openers.update(b"</" + v for v in _any_case(name[:3]))
     return markers + sorted(openers), len(markers)
 
@@ -442,6 +447,9 @@ class _Scanner:
         end = m.end()
         raw_attrs = m.group(2)
         attrs = tk.attributes(raw_attrs) if b"data-" in raw_attrs or name == b"meta" else None
+        if attrs and self.head_done and name in _AFTER_HEAD_INERT and not (
+                self.mi < len(self.markers) and self.markers[self.mi] < end):
+            attrs = None  # no marker written as such: the fast path does not stop at this tag (see _OPENER)
         if attrs:
             if b"data-slot" in attrs:
                 # consume markers of this tag

@@ -264,3 +264,16 @@ def test_quoted_gt_searches_equal_the_counts(parts: list[bytes]) -> None:
 
     stretch = b"".join(parts)
     assert scanner._quoted_gt(stretch) == _quoted_gt_by_counts(stretch), stretch
+
+
+def test_head_body_meta_after_the_head_count_only_with_a_marker() -> None:
+    """After the head, <head>, <body> and <meta> change nothing, so the fast path does not stop at them (nor at
+    <header>): a page item or slot on them is read where its marker is written as such, by both walks."""
+    body = b"<header><nav>n</nav></header>" * 50
+    lower = HEAD + body + b'<meta data-page-item="p1" data-title="T">' + body + SLOT % 0
+    upper = HEAD + body + b'<meta DATA-PAGE-ITEM="p2" data-title="T"><body DATA-SLOT="b" data-x>' + body + SLOT % 0
+    page = scan(lower)
+    assert page == scan_exact(lower) and page.page_item is not None and page.page_item.id == "p1"
+    page = scan(upper)
+    assert page == scan_exact(upper) and page.page_item is None and [s.name for s in page.slots] == ["t0"]
+    assert page.problems == ()
