@@ -7,13 +7,16 @@ that change nothing (comments, plain <meta>, closed raw text) at C speed and
 stops at the constructs that change meaning. After the head, one Aho-Corasick
 pass finds the markers and the places such constructs may start, and the walk
 hops between them, trusting "a tag ends at its first '>'" only where one
-check (translate + counts) found no quoted attribute value holding a '>'.
-Each slot found is then tokenized exactly as a fragment. scan_exact() walks
+check (translate + vectorised searches) found no quoted attribute value
+holding a '>'. Each slot found is then tokenized exactly as a fragment, items
+and templates in one regex step each where they are plain. scan_exact() walks
 every tag instead: the reference the fast path must equal. Never raises:
 anything unexpected becomes a Problem and the page passes through.
 
 Markers must be written in lower case (`data-slot`, `data-page-item`): the
-fast path looks for those exact bytes.
+fast path looks for those exact bytes. After the head, a slot or page item on
+<head>, <body> or <meta> counts only with its marker so written (the walks
+no longer stop at those tags there).
 """
 
 from __future__ import annotations
@@ -325,7 +328,9 @@ class _Scanner:
         return self.n
 
     def _hop(self, pos: int, stop: int) -> int:
-        """What `_SKIP.match(html, pos, stop).end()` returns, without tokenizing every tag on the way.
+        """Where the exact walk from `pos` must stop before `stop` (what `_SKIP.match(html, pos, stop).end()`
+        returns, less the <head>, <body> and <meta> tags that change nothing once the head is done),
+        without tokenizing every tag on the way.
 
         `pos` is in the data state and a marker is at `stop`. Let `e` be the first opener at or after
         `pos` (or `stop`). If no quoted attribute value between `pos` and `e` holds a '>', every tag
