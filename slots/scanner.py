@@ -604,10 +604,11 @@ class _Scanner:
 
 # tokenizer.ATTR with one value group, for attributes whose quoted values are all closed (as in any tag
 # tokenizer.ATTRS matches, or in a clean stretch): (name, value) pairs, the value without its quotes ('' when
-# there is none): the group after an opening quote reads up to it, after none it is the unquoted value.
+# there is none): the group after an opening quote reads up to it, after none it is the unquoted value. A
+# name holding an ASCII upper-case letter (which tokenizer.attributes() would lower) is paired as ''.
 _ATTR_PAIRS = re.compile(
-    r"""([^\t\n\f\r />][^\t\n\f\r />=]*+)(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+["']?"""
-    r"""((?<=")[^"]*+|(?<=')[^']*+|[^\t\n\f\r >]*+)["']?)?"""
+    r"""(?:([^\t\n\f\r />A-Z][^\t\n\f\r />=A-Z]*+)(?![^\t\n\f\r />=])|[^\t\n\f\r />][^\t\n\f\r />=]*+)"""
+    r"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+["']?((?<=")[^"]*+|(?<=')[^']*+|[^\t\n\f\r >]*+)["']?)?"""
 )
 
 
@@ -616,13 +617,13 @@ def _decoded_attributes(raw_attrs: bytes) -> dict[str, str] | None:
     {name: _Scanner._text(value)} for tk.attributes(raw_attrs), when that is simple to
     get: the attributes decoded at once (a value's bytes end at an ASCII quote or blank, so they decode as
     they would alone) and paired by one findall. None when not that simple (a character reference, a
-    repeated name, a name with upper case or without a letter): the caller takes the general way."""
+    repeated name, a name with ASCII upper case): the caller takes the general way."""
     text = raw_attrs.decode("utf-8", "replace")
     if "&" in text:
         return None
     pairs = _ATTR_PAIRS.findall(text)
     attrs = dict(pairs)
-    if len(attrs) != len(pairs) or not "".join(attrs).islower():
+    if len(attrs) != len(pairs) or "" in attrs:
         return None
     return attrs
 
@@ -635,7 +636,7 @@ def _unit_item(raw_attrs: bytes) -> Item | None | bool:
         return False
     pairs = _ATTR_PAIRS.findall(text)
     attrs = dict(pairs)
-    if len(attrs) != len(pairs) or not "".join(attrs).islower() or "data-slot" in attrs:
+    if len(attrs) != len(pairs) or "" in attrs or "data-slot" in attrs:
         return False
     get = attrs.get
     ident = get("data-item")
