@@ -40,6 +40,11 @@ _NEEDS_TEXT = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TEXT))
 _NEEDS_STRONG = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_STRONG)) + "]")
 
 
+def plain_text(s: str) -> bool:
+    """Whether escape(s, utf8) is plain encoding: nothing in `s` needs replacing (and no surrogate)."""
+    return _NEEDS_TEXT_OR_SURROGATE.search(s) is None
+
+
 def escape(s: str, utf8: bool, strong: bool = False) -> bytes:
     """Escape text for HTML text or a quoted attribute value (`strong`: safe even unquoted)."""
     if (_NEEDS_STRONG if strong else _NEEDS_TEXT).search(s) is not None:

@@ -55,7 +55,11 @@ def _rewrite(html: bytes, page: ScannedPage, decisions: Mapping[str, Decision], 
         if problem is not None:
             problems.append(Problem(problem, slot.name, slot.start))
             continue
-        attrs = b' data-tailor-decision="' + esc.escape(decision.id, utf8) + b'"'
+        did = decision.id
+        if utf8 and esc.plain_text(did):  # esc.escape(did, True), most ids needing nothing
+            attrs = b' data-tailor-decision="' + did.encode() + b'"'
+        else:
+            attrs = b' data-tailor-decision="' + esc.escape(did, utf8) + b'"'
         if debug:
             attrs += b' data-slot-decision="' + esc.escape(decision.reason, utf8) + b'"'
         edits.append((layout.name_end, layout.name_end, attrs))
