@@ -75,6 +75,7 @@ CHANGE_BOARD_SLOTS = 1 << 20  # 8 MiB of 64-bit stamps (a sparse file); visitors
 MAX_BATCH_EVENTS = 500
 BUSY_TIMEOUT_MS = 5_000
 CHECKPOINT_EVERY_SECONDS = 0.3
+WAL_FLUSH_EVERY_SECONDS = 0.02  # the checkpointer writes the WAL out this often (only adds durability)
 CHECKPOINTER_NICENESS = 10  # the checkpoint thread's scheduling priority (Linux), below the request path's
 MAX_CHECKPOINT_PASSES = 8
 SMALL_CHECKPOINT_FRAMES = 256  # left for the writer to copy between two commits (~1 ms)
@@ -674,6 +675,15 @@ class _Checkpointer:
     Checkpoints may lag (the writer's safety net bounds the WAL); requests
     may not.
 
+    Why it also flushes the WAL every WAL_FLUSH_EVERY_SECONDS: each
+    checkpoint first syncs the WAL (so a power cut mid-copy cannot leave the
+    database with half a transaction), which with synchronous=NORMAL held
+    0.3 s of commits, ~17 MB at 20,000 events/s: a ~12 ms write-out every
+    0.3 s that the writer's own WAL appends queued behind. Written out in
+    20 ms steps, the disk never gets a burst. Open loop at 20,000 events/s,
+    quiet machine, alternating runs: p99 3.3-4.6 ms against 4.6-6.2 ms
+    without, max 6.7-15 ms against 11-20.
+
     Why the flush: SQLite syncs the database file only at the end of a
     checkpoint that copied the whole WAL, i.e. inside the writer's finishing
     step, which then had ~64 MB of copied pages to write out: a 12-13 ms
@@ -689,7 +699,9 @@ class _Checkpointer:
         self._conn = connect(path)
         self._path = path
         self._restart_frames = restart_frames
+        self._wal_path = path.with_name(path.name + "-wal")
         self.passes = 0
+        self.wal_flushes = 0
         self.started = threading.Event()  # set once the thread runs at its own priority
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tailor-journal-checkpoint", daemon=True)
@@ -698,7 +710,13 @@ class _Checkpointer:
     def _run(self) -> None:
         lower_thread_priority(CHECKPOINTER_NICENESS)
         self.started.set()
-        while not self._stopping.wait(CHECKPOINT_EVERY_SECONDS):
+        flushes_per_round = max(1, round(CHECKPOINT_EVERY_SECONDS / WAL_FLUSH_EVERY_SECONDS))
+        while True:
+            for _ in range(flushes_per_round):
+                if self._stopping.wait(WAL_FLUSH_EVERY_SECONDS):
+                    return
+                self._flush(self._wal_path)
+                self.wal_flushes += 1
             try:
                 previous = copied = frames = 0
                 for _ in range(MAX_CHECKPOINT_PASSES):
@@ -708,16 +726,17 @@ class _Checkpointer:
                     previous = frames
                 if copied > 0 and frames >= self._restart_frames:
                     for _ in range(2):  # the second pass copies what came during the first (and its flush)
-                        self._flush_database()
+                        self._flush(self._path)
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.passes += 1
             except sqlite3.Error:
                 pass  # busy or I/O trouble: the next round (or the writer's safety net) retries
 
-    def _flush_database(self) -> None:
-        """Write the pages copied so far to disk now (only adds durability: the same file, any descriptor)."""
+    @staticmethod
+    def _flush(path: Path) -> None:
+        """Write the file's dirty pages to disk now (only adds durability: the same file, any descriptor)."""
         try:
-            fd = os.open(self._path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except OSError:
             return
         try:
