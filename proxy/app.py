@@ -314,9 +314,9 @@ def app_from_environment() -> TailorApp:
 
     from proxy.settings import load_settings
 
-    from proxy.server_protocol import set_header_timeout
+    from proxy.server_protocol import set_client_timeouts
 
     spec = json.loads(os.environ.get("TAILOR_SETTINGS", "{}"))
     settings = load_settings(spec.get("config"), **spec.get("overrides", {}))
-    set_header_timeout(settings.proxy.client_header_timeout)  # this worker's protocol, before it serves
+    set_client_timeouts(settings.proxy.client_header_timeout, settings.proxy.client_body_timeout)  # this worker's protocol, before it serves
     return create_app(settings)

@@ -95,9 +95,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not settings.proxy.origin:
         raise ConfigError("no origin: pass --origin URL or set [proxy] origin", file=settings.source)
     p = settings.proxy
-    from proxy.server_protocol import HeaderDeadlineProtocol, set_header_timeout
+    from proxy.server_protocol import HeaderDeadlineProtocol, set_client_timeouts
 
-    set_header_timeout(p.client_header_timeout)
+    set_client_timeouts(p.client_header_timeout, p.client_body_timeout)
     common = dict(host=p.host, port=p.port, proxy_headers=False, server_header=False, date_header=False,
                   http=HeaderDeadlineProtocol, loop="uvloop", log_level="warning", lifespan="on")
     print(f"tailor: serving http://{p.host}:{p.port}/ in front of {p.origin}", flush=True)
@@ -125,9 +125,9 @@ def _demo(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
     settings = load_settings(args.config, **overrides)
-    from proxy.server_protocol import HeaderDeadlineProtocol, set_header_timeout
+    from proxy.server_protocol import HeaderDeadlineProtocol, set_client_timeouts
 
-    set_header_timeout(settings.proxy.client_header_timeout)
+    set_client_timeouts(settings.proxy.client_header_timeout, settings.proxy.client_body_timeout)
     tailor = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning",
                                            http=HeaderDeadlineProtocol, lifespan="on", server_header=False, proxy_headers=False,
                                            date_header=False))

@@ -51,6 +51,7 @@ class ProxySettings(_Section):
     connect_timeout: PositiveFloat = DEFAULT_CONNECT_TIMEOUT
     read_timeout: PositiveFloat = DEFAULT_READ_TIMEOUT
     client_header_timeout: PositiveFloat = 20.0  # a visitor's request head must arrive within this (slowloris)
+    client_body_timeout: PositiveFloat = 60.0  # longest pause between two reads of a request body (stalled uploads)
     html_max_bytes: PositiveInt = DEFAULT_HTML_MAX_BYTES
     decoded_max_bytes: PositiveInt = DEFAULT_DECODED_MAX_BYTES
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
