@@ -534,6 +534,9 @@ async def _closed_loop(url: str, seconds: float, concurrency: int, cookies: list
     # connection -> [its visitor, the next request (built while this one is in flight), start of the one in flight, done]
     state: dict[_Connection, list[Any]] = {}
 
+    def beacon_request(n: int) -> bytes:
+        return _request(host, cookies[n % len(cookies)], _beacon(skews[n]))
+
     def answered(conn: _Connection, status: int) -> None:
         nonlocal errors
         entry = state.get(conn)
@@ -548,7 +551,7 @@ async def _closed_loop(url: str, seconds: float, concurrency: int, cookies: list
         if status and now < end:
             entry[2] = time.perf_counter()
             conn.send(entry[1])
-            entry[1] = _request(host, cookies[entry[0] % len(cookies)], _beacon(skews[entry[0]]))
+            entry[1] = beacon_request(entry[0])
         elif not entry[3].done():
             entry[3].set_result(None)
 
@@ -557,8 +560,8 @@ async def _closed_loop(url: str, seconds: float, concurrency: int, cookies: list
     began = time.perf_counter()
     end = began + seconds
     for n, conn in enumerate(conns):
-        state[conn] = [n, _request(host, cookies[n % len(cookies)], _beacon(skews[n])), time.perf_counter(), loop.create_future()]
-        conn.send(_request(host, cookies[n % len(cookies)], _beacon(skews[n])))
+        state[conn] = [n, beacon_request(n), time.perf_counter(), loop.create_future()]
+        conn.send(beacon_request(n))
     await asyncio.gather(*(entry[3] for entry in state.values()))
     elapsed = time.perf_counter() - began
     for conn in conns:

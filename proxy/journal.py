@@ -23,8 +23,8 @@ pages around "now" instead of one random page per event (keyed by a random
 id alone, each event dirtied a page of its own: ~100 WAL pages per 80-event
 commit, 8 us of the commit per event; now ~6 pages). The id is stored as its
 64-bit BLAKE2b hash (`event_hash`): a key takes ~20 bytes instead of ~55, so a
-page holds ~2.5 times as many and a 10-event beacon dirtied 3.5 pages of the
-index on average, now ~1.5 (a false duplicate needs two events with the same
+page holds ~2.5 times as many and a one-beacon commit dirtied 3.5 pages of the
+index on average, now 2.3 (a false duplicate needs two events with the same
 timestamp whose ids share 64 bits of a cryptographic hash).
 
 Observers (`observe`) hear, in the writer thread, when a transaction has

@@ -735,7 +735,7 @@ def _insert_keys(conn: sqlite3.Connection, keys: list[tuple[float, int]]) -> set
     known: set[tuple[float, int]] = set()
     for start in range(0, len(unique), ROWS_PER_STATEMENT):
         chunk = unique[start : start + ROWS_PER_STATEMENT]
-        statement = "SELECT ts, h FROM event_hashes WHERE (ts, h) IN (VALUES " + ",".join(["(?,?)"] * len(chunk)) + ")"  # noqa: S608
+        statement = _rows_statement("SELECT ts, h FROM event_hashes WHERE (ts, h) IN (", 2, len(chunk), ")")
         known.update(conn.execute(statement, [value for key in chunk for value in key]).fetchall())
     fresh = [key for key in unique if key not in known]
     _insert_rows(conn, "INSERT INTO event_hashes (ts, h)", 2, fresh)
