@@ -146,13 +146,10 @@ def _content(html: bytes, slot: Slot, d: Decision, utf8: bool) -> tuple[bytes | 
         first, last = spans[0][0], spans[-1][1]
         if not first <= t_start < last:
             return _between_items(html, html[layout.open_end:first], spans, rendered, html[last:layout.content_end]), None
-        gaps = [html[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
-        lead = html[layout.open_end:first]
-        if first <= t_start < last:
-            # the template stands between fallback items: keep it, in front of the filled items
-            gaps = [g.replace(html[t_start:t_end], b"", 1) for g in gaps]
-            lead += html[t_start:t_end]
-        return _respliced(lead, gaps, rendered, html[last:layout.content_end]), None
+        # the template stands between fallback items: keep it, in front of the filled items
+        template_element = html[t_start:t_end]
+        gaps = [html[spans[i][1]:spans[i + 1][0]].replace(template_element, b"", 1) for i in range(len(spans) - 1)]
+        return _respliced(html[layout.open_end:first] + template_element, gaps, rendered, html[last:layout.content_end]), None
     # variant
     if d.variant is None:
         return None, None

@@ -104,6 +104,16 @@ def test_recommendations_fill_through_template() -> None:
     assert fallback.has_template and fallback.limit == 2 and [i.id for i in fallback.items] == ["bestseller-1"]
 
 
+def test_recommendations_with_the_template_between_fallback_items() -> None:
+    """The template is kept, in front of the filled items; what stood between the fallback items (without the
+    template) goes between the filled ones."""
+    html = (b'<ol data-slot="r" data-slot-type="recommendations"> <li data-item="f1">F1</li>\n'
+            b'<template data-item-template><li>{title}</li></template>\n<li data-item="f2">F2</li> </ol>')
+    out = run(html, r=Decision(slot="r", id="d", fill=(Item(id="x", title="X"), Item(id="y", title="Y"), Item(id="z", title="Z"))))
+    assert out.body == (b'<ol data-tailor-decision="d" data-slot="r" data-slot-type="recommendations"> '
+                        b'<template data-item-template><li>{title}</li></template><li>X</li>\n\n<li>Y</li>\n\n<li>Z</li> </ol>')
+
+
 def test_recommendations_extra_fields_and_unknown_placeholders() -> None:
     html = (b'<div data-slot="r" data-slot-type="recommendations"><template data-item-template>'
             b'<p style="a{b}">{title} {why} {nope}</p></template></div>')
