@@ -631,12 +631,8 @@ def _decoded_attributes(raw_attrs: bytes) -> dict[str, str] | None:
 def _unit_item(raw_attrs: bytes) -> Item | None | bool:
     """_Scanner._item(tk.attributes(raw_attrs)) in one step, for a UTF-8 page (see _decoded_attributes).
     None: no item (nor a data-slot); False: not that simple, or a data-slot: the caller takes the general way."""
-    text = raw_attrs.decode("utf-8", "replace")  # _decoded_attributes(), inlined
-    if "&" in text:
-        return False
-    pairs = _ATTR_PAIRS.findall(text)
-    attrs = dict(pairs)
-    if len(attrs) != len(pairs) or "" in attrs or "data-slot" in attrs:
+    attrs = _decoded_attributes(raw_attrs)
+    if attrs is None or "data-slot" in attrs:
         return False
     get = attrs.get
     ident = get("data-item")
